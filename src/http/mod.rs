@@ -1,0 +1,8 @@
+//! HTTP side of the agent: routing, request-shape checks, and the reply shapes of the contract.
+
+pub mod envelope;
+pub mod router;
+pub mod shape;
+
+/// The largest request body any endpoint accepts; 1 MiB is far above what the manager sends.
+pub const MAX_BODY: usize = 1024 * 1024;

@@ -1,0 +1,15 @@
+//! aops-agent: the per-host agent of the A-Ops operations platform.
+
+#[macro_use]
+pub mod log;
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod facts;
+pub mod gopher;
+pub mod http;
+pub mod register;
+pub mod server;
+pub mod systemd;
+pub mod token;

@@ -1,0 +1,58 @@
+use std::process::ExitCode;
+
+use aops_agent::cli::{self, Command};
+use aops_agent::config::Config;
+use aops_agent::{log, register, server};
+
+fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args_os().skip(1).collect()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("aops_agent: {e}\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => println!("{}", cli::HELP),
+        Command::Version => println!("aops_agent {}", env!("CARGO_PKG_VERSION")),
+        Command::RegisterHelp => println!("{}", cli::REGISTER_HELP),
+        Command::Start { config } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    // Refusing to start must be visible both in a terminal and in the journal.
+                    eprintln!("aops_agent: {e}");
+                    log::init(log::Level::Error, log::target_from_env());
+                    if log::target_from_env() == log::Target::Auto {
+                        aops_agent::critical!("refusing to start: {e}");
+                    }
+                    return ExitCode::from(1);
+                }
+            };
+            log::init(config.log_level, log::target_from_env());
+            if let Err(e) = server::run(config) {
+                eprintln!("aops_agent: {e}");
+                aops_agent::critical!("{e}");
+                return ExitCode::from(1);
+            }
+        }
+        Command::Register { config, source } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    println!("Agent Register Fail\n{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            log::init(log::Level::Critical, log::Target::Stderr);
+            match register::run(&config, &source) {
+                Ok(()) => println!("Agent Register Success"),
+                Err(why) => {
+                    println!("Agent Register Fail\n{why}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
