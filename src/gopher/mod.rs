@@ -48,12 +48,19 @@ impl std::error::Error for GopherError {}
 
 /// The probes of the configuration file at `path`, `probes` first, then `extend_probes`.
 pub fn read_probes(_path: &Path) -> Result<Vec<Probe>, GopherError> {
-    Err(GopherError::Io("probe reading is not available in this build".into()))
+    Err(GopherError::Io(
+        "probe reading is not available in this build".into(),
+    ))
 }
 
 /// Applies `(probe name, state)` pairs to the file at `path` under the probe rules of the
 /// contract; writes only when something changed, atomically, keeping mode and owner.
-pub fn apply_switches(_path: &Path, items: &[(String, String)]) -> Result<ChangeResult, GopherError> {
+pub fn apply_switches(
+    _path: &Path,
+    items: &[(String, String)],
+) -> Result<ChangeResult, GopherError> {
     let _ = items;
-    Err(GopherError::Io("probe switching is not available in this build".into()))
+    Err(GopherError::Io(
+        "probe switching is not available in this build".into(),
+    ))
 }

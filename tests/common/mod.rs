@@ -1,0 +1,334 @@
+//! Test harness: runs the real `aops_agent` binary on a loopback port with a temporary
+//! configuration and token file, and speaks raw HTTP/1.1 to it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_aops_agent");
+pub const TOKEN: &str = "test-token-0123456789";
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("aops-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Options for one agent run; `Default` gives a registered agent with an empty config.
+pub struct Options {
+    /// Extra lines of agent.conf (the harness adds [agent] ip, port, token_file first).
+    pub extra_conf: String,
+    /// Whether to write the token file.
+    pub registered: bool,
+    pub env: Vec<(String, String)>,
+    pub log_level: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            extra_conf: String::new(),
+            registered: true,
+            env: Vec::new(),
+            log_level: "DEBUG",
+        }
+    }
+}
+
+pub struct Agent {
+    pub dir: TempDir,
+    pub port: u16,
+    pub child: Child,
+    pub log: Arc<Mutex<String>>,
+    pub token_file: PathBuf,
+    pub conf: PathBuf,
+}
+
+impl Agent {
+    pub fn start() -> Agent {
+        Agent::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> Agent {
+        let dir = TempDir::new("agent");
+        let port = free_port();
+        let token_file = dir.join("agent_token.json");
+        let conf = dir.join("agent.conf");
+        if opts.registered {
+            std::fs::write(&token_file, format!("{{\"access_token\": \"{TOKEN}\"}}")).unwrap();
+        }
+        let text = format!(
+            "[agent]\nip=127.0.0.1\nport={port}\ntoken_file={}\n[log]\nlog_level={}\n{}",
+            token_file.display(),
+            opts.log_level,
+            opts.extra_conf
+        );
+        std::fs::write(&conf, text).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("-c").arg(&conf).arg("start");
+        cmd.env("AOPS_AGENT_LOG", "stderr")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("LISTEN_FDS");
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = capture(child.stderr.take().unwrap());
+        let mut agent = Agent {
+            dir,
+            port,
+            child,
+            log,
+            token_file,
+            conf,
+        };
+        agent.wait_listening(Duration::from_secs(10));
+        agent
+    }
+
+    /// Waits until the port accepts connections; panics with the log if the agent exits.
+    pub fn wait_listening(&mut self, timeout: Duration) {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                panic!(
+                    "agent exited ({status}) before listening; log:\n{}",
+                    self.log_text()
+                );
+            }
+            if TcpStream::connect(self.addr()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!(
+            "agent did not listen within {timeout:?}; log:\n{}",
+            self.log_text()
+        );
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Waits until the agent's log holds `needle`; panics with the log after `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        wait_for(&self.log, needle, timeout)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Response {
+        request(&self.addr(), method, path, token, body)
+    }
+
+    /// A request with the valid token.
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Response {
+        self.request(method, path, Some(TOKEN), body)
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe_kill(self.child.id(), "TERM");
+        wait_timeout(&mut self.child, Duration::from_secs(15))
+            .expect("agent did not stop after SIGTERM")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn unsafe_kill(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill -{sig} {pid} failed");
+}
+
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Collects a pipe into a shared string from a background thread.
+pub fn capture(pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(pipe);
+        let mut line = String::new();
+        while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    log
+}
+
+pub fn wait_for(log: &Arc<Mutex<String>>, needle: &str, timeout: Duration) {
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        if log.lock().unwrap().contains(needle) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!(
+        "log never showed {needle:?}; log was:\n{}",
+        log.lock().unwrap()
+    );
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// The envelope's `code`.
+    pub fn code(&self) -> i64 {
+        assert_eq!(self.status, 200, "HTTP status; body: {}", self.text());
+        self.json()["code"].as_i64().expect("envelope code")
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Response {
+    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        raw.push_str(&format!("access_token: {t}\r\n"));
+    }
+    if let Some(b) = body {
+        raw.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        ));
+    } else {
+        raw.push_str("\r\n");
+    }
+    raw_request(addr, raw.as_bytes())
+}
+
+/// Sends bytes as they are and parses the one response.
+pub fn raw_request(addr: &str, bytes: &[u8]) -> Response {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    parse_response(&buf)
+}
+
+pub fn parse_response(buf: &[u8]) -> Response {
+    let text_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete response: {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8_lossy(&buf[..text_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect::<HashMap<_, _>>();
+    let mut body = buf[text_end + 4..].to_vec();
+    if let Some(n) = headers
+        .get("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        body.truncate(n);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
