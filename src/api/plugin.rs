@@ -36,6 +36,15 @@ pub fn stop(_ctx: &Ctx, plugin: &str) -> Outcome {
     Err(ApiError::Pending("gala-gopher control"))
 }
 
+/// Asks for gala-gopher to be restarted (if it runs) so a configuration change takes effect.
+/// Restarts are coalesced: a burst of changes must not trip systemd's start limit.
+pub fn schedule_restart(_ctx: &Ctx) {}
+
+/// Whether the plugin's systemd unit is installed on this host.
+pub fn is_installed(_ctx: &Ctx, _plugin: &str) -> bool {
+    false
+}
+
 pub fn info(_ctx: &Ctx) -> Outcome {
     Err(ApiError::Pending("gala-gopher control"))
 }
