@@ -5,6 +5,7 @@ pub mod log;
 
 pub mod api;
 pub mod cli;
+pub mod conf_edit;
 pub mod config;
 pub mod facts;
 pub mod files;
