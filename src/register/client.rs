@@ -66,7 +66,12 @@ pub fn add_host(url: &str, address: &str, body: &Value, t: Timeouts) -> Result<S
         .max_redirects(0)
         .build()
         .into();
-    let sent = agent.post(url).send_json(body);
+    // The contract's exact header (send_json would add "; charset=utf-8").
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let sent = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(&bytes[..]);
     let mut response = sent.map_err(|e| match e {
         ureq::Error::Timeout(ureq::Timeout::Connect) => format!(
             "cannot connect to the manager at {address}: no connection within {}",
