@@ -147,42 +147,64 @@ pub fn with_agent_port(text: &str, port: u16) -> String {
     }
 }
 
+/// An edit worked out and checked, not yet written.
+struct Prepared {
+    file: PathBuf,
+    old: String,
+    new: String,
+    meta: Option<fs::Metadata>,
+}
+
+fn prepare(path: &Path, port: u16) -> Result<Prepared, ConfEditError> {
+    // Edit the file a symlink points to; replacing the link would detach it from its target.
+    let file = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let io_err = |err| ConfEditError::Io {
+        file: file.clone(),
+        err,
+    };
+    let (old, meta) = match fs::read(&file) {
+        Ok(bytes) => (bytes, Some(fs::metadata(&file).map_err(io_err)?)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), None),
+        Err(e) => return Err(io_err(e)),
+    };
+    let old = String::from_utf8(old).map_err(|_| ConfEditError::NotUtf8 { file: file.clone() })?;
+    let new = with_agent_port(&old, port);
+    let reason = match Config::parse(&file, &new) {
+        Ok(c) if c.port == port => None,
+        Ok(c) => Some(format!(
+            "the edited file would read back as port {}",
+            c.port
+        )),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(reason) = reason {
+        return Err(ConfEditError::Unreadable { file, reason });
+    }
+    Ok(Prepared {
+        file,
+        old,
+        new,
+        meta,
+    })
+}
+
+/// Checks that [`set_agent_port`] would succeed in editing the file, without writing anything.
+pub fn check_agent_port(path: &Path, port: u16) -> Result<(), ConfEditError> {
+    prepare(path, port).map(|_| ())
+}
+
 /// Sets `[agent] port` in the file at `path` (created when absent), atomically: a temporary
 /// file beside it with the same mode and owner, fsync, rename. A failure leaves it untouched.
 /// Returns whether the file changed.
 pub fn set_agent_port(path: &Path, port: u16) -> Result<bool, ConfEditError> {
-    // Edit the file a symlink points to; replacing the link would detach it from its target.
-    let real = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let io_err = |err| ConfEditError::Io {
-        file: real.clone(),
-        err,
-    };
-    let (old, meta) = match fs::read(&real) {
-        Ok(bytes) => (bytes, Some(fs::metadata(&real).map_err(io_err)?)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), None),
-        Err(e) => return Err(io_err(e)),
-    };
-    let old = String::from_utf8(old).map_err(|_| ConfEditError::NotUtf8 { file: real.clone() })?;
-    let new = with_agent_port(&old, port);
-    match Config::parse(&real, &new) {
-        Ok(c) if c.port == port => {}
-        Ok(c) => {
-            return Err(ConfEditError::Unreadable {
-                file: real.clone(),
-                reason: format!("the edited file would read back as port {}", c.port),
-            })
-        }
-        Err(e) => {
-            return Err(ConfEditError::Unreadable {
-                file: real.clone(),
-                reason: e.to_string(),
-            })
-        }
-    }
-    if new == old && meta.is_some() {
+    let p = prepare(path, port)?;
+    if p.new == p.old && p.meta.is_some() {
         return Ok(false);
     }
-    write_atomic(&real, new.as_bytes(), meta.as_ref()).map_err(io_err)?;
+    write_atomic(&p.file, p.new.as_bytes(), p.meta.as_ref()).map_err(|err| ConfEditError::Io {
+        file: p.file.clone(),
+        err,
+    })?;
     Ok(true)
 }
 
@@ -274,6 +296,56 @@ mod tests {
             with_agent_port("[log]\r\nlog_level=INFO\r\n", 7),
             "[log]\r\nlog_level=INFO\r\n[agent]\r\nport=7\r\n"
         );
+    }
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("aops-conf-edit-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn file_is_replaced_keeping_mode_and_symlink() {
+        let d = tempdir("file");
+        let real = d.join("real.conf");
+        fs::write(&real, SHIPPED).unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+        let link = d.join("agent.conf");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(set_agent_port(&link, 12001).unwrap());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            fs::read_to_string(&real).unwrap(),
+            SHIPPED.replace("port=12000", "port=12001")
+        );
+        assert_eq!(fs::metadata(&real).unwrap().mode() & 0o7777, 0o640);
+        assert!(
+            !set_agent_port(&link, 12001).unwrap(),
+            "no change, no write"
+        );
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 2, "no temporary left");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn missing_file_is_created_and_bad_files_are_left_alone() {
+        let d = tempdir("missing");
+        let conf = d.join("etc/aops/agent.conf");
+        check_agent_port(&conf, 9).unwrap();
+        assert!(!conf.exists(), "a check writes nothing");
+        assert!(set_agent_port(&conf, 9).unwrap());
+        assert_eq!(fs::read_to_string(&conf).unwrap(), "[agent]\nport=9\n");
+        assert_eq!(fs::metadata(&conf).unwrap().mode() & 0o7777, 0o644);
+        let latin1 = d.join("latin1.conf");
+        fs::write(&latin1, b"[agent]\n# caf\xe9\n").unwrap();
+        let e = set_agent_port(&latin1, 9).unwrap_err().to_string();
+        assert!(e.ends_with("latin1.conf: not valid UTF-8"), "{e}");
+        assert_eq!(fs::read(&latin1).unwrap(), b"[agent]\n# caf\xe9\n");
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

@@ -11,15 +11,17 @@ pub fn collect(ctx: &Ctx, paths: &[String]) -> Outcome {
     if paths.iter().any(String::is_empty) {
         return Err(ApiError::Parameter("a file path is an empty string".into()));
     }
-    // Owner and group names come from the account files under the same root as the host facts.
-    let names = Names::load(&ctx.sysroot);
+    // Owner and group names come from the account files under the same root as the host
+    // facts; read once per request, and only when some file is answered.
+    let mut names: Option<Names> = None;
     let mut success = Vec::new();
     let mut fail = Vec::new();
     let mut infos = Vec::new();
     for path in paths {
         match read_text_file(Path::new(path)) {
             Ok(file) => {
-                let attr = FileAttr::of(&file.meta, &names);
+                let names = names.get_or_insert_with(|| Names::load(&ctx.sysroot));
+                let attr = FileAttr::of(&file.meta, names);
                 infos.push(json!({
                     "path": path,
                     "content": file.content,

@@ -22,8 +22,12 @@ pub struct Timeouts {
 
 impl Timeouts {
     pub fn from_env() -> Timeouts {
-        let whole = std::env::var(TIMEOUT_ENV)
-            .ok()
+        Timeouts::with_override(std::env::var(TIMEOUT_ENV).ok().as_deref())
+    }
+
+    /// The defaults, with the whole-request timeout shortened to `ms` milliseconds if given.
+    pub fn with_override(ms: Option<&str>) -> Timeouts {
+        let whole = ms
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_millis)
             .filter(|d| !d.is_zero())
@@ -155,6 +159,28 @@ mod tests {
         assert!(interpret(r#"{"code": "200"}"#)
             .unwrap_err()
             .contains("no numeric \"code\""));
+    }
+
+    #[test]
+    fn the_override_only_shortens() {
+        let t = |v| Timeouts::with_override(v);
+        let default = Timeouts {
+            connect: CONNECT_TIMEOUT,
+            whole: WHOLE_TIMEOUT,
+        };
+        assert_eq!(t(None), default);
+        assert_eq!(t(Some("60000")), default);
+        assert_eq!(t(Some("0")), default);
+        assert_eq!(t(Some("soon")), default);
+        let short = Duration::from_millis(1000);
+        assert_eq!(
+            t(Some("1000")),
+            Timeouts {
+                connect: short,
+                whole: short
+            }
+        );
+        assert_eq!(t(Some("7000")).connect, CONNECT_TIMEOUT);
     }
 
     #[test]

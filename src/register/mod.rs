@@ -38,18 +38,8 @@ pub fn run(config: &Config, source: &RegisterSource) -> Result<Registered, Strin
     let port_change = input.agent_port.filter(|p| *p != config.port);
     if let Some(port) = port_change {
         // Refuse now what could not be written later, before the manager records the port.
-        let text = match std::fs::read(&config.path) {
-            Ok(b) => String::from_utf8(b)
-                .map_err(|_| format!("{}: not valid UTF-8", config.path.display()))?,
-            Err(_) => String::new(),
-        };
-        let edited = conf_edit::with_agent_port(&text, port);
-        if Config::parse(&config.path, &edited).map(|c| c.port) != Ok(port) {
-            return Err(format!(
-                "{}: cannot set [agent] port={port} without changing how the file reads",
-                config.path.display()
-            ));
-        }
+        conf_edit::check_agent_port(&config.path, port)
+            .map_err(|e| format!("cannot set [agent] port={port}: {e}"))?;
     }
 
     let body = json!({
