@@ -48,14 +48,13 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-fn io_reason(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::AddrNotAvailable
-    )
+/// Errors that mean no connection was made (rather than one that broke).
+fn is_connect_error(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::ConnectionRefused
+        || matches!(
+            e.raw_os_error(),
+            Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EADDRNOTAVAIL)
+        )
 }
 
 /// Sends `body` to `url` and returns the token; the `Err` is the one line for the operator.
@@ -85,7 +84,7 @@ pub fn add_host(url: &str, address: &str, body: &Value, t: Timeouts) -> Result<S
             "timed out: the manager at {address} did not answer within {}",
             seconds(t.whole)
         ),
-        ureq::Error::Io(e) if io_reason(&e) => {
+        ureq::Error::Io(e) if is_connect_error(&e) => {
             format!("cannot connect to the manager at {address}: {e}")
         }
         ureq::Error::Io(e) => format!("the connection to the manager at {address} failed: {e}"),
