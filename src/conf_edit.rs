@@ -76,7 +76,7 @@ pub fn with_agent_port(text: &str, port: u16) -> String {
     // copying that key's layout.
     let mut in_first_agent = false;
     let mut insert_after: Option<usize> = None;
-    let mut layout: Option<usize> = None;
+    let mut layout: Option<String> = None;
     for (i, line) in lines.iter().enumerate() {
         let (body, eol) = split_eol(line);
         if let Some(name) = section_of(body) {
@@ -93,13 +93,21 @@ pub fn with_agent_port(text: &str, port: u16) -> String {
         let Some((key, sep)) = key_of(body) else {
             continue;
         };
+        let after = &body[sep + 1..];
+        let lead = after.len() - after.trim_start().len();
         if in_first_agent {
+            // `  ip = x` gives `  port = `: indentation and spacing around the separator.
+            let indent = body.len() - body.trim_start().len();
+            let before_sep = &body[indent + key.len()..sep];
             insert_after = Some(i);
-            layout = Some(i);
+            layout = Some(format!(
+                "{}port{before_sep}{}{}",
+                &body[..indent],
+                &body[sep..sep + 1],
+                &after[..lead]
+            ));
         }
         if key == "port" {
-            let after = &body[sep + 1..];
-            let lead = after.len() - after.trim_start().len();
             let val = after.trim_start();
             let trail = &val[val.trim_end().len()..];
             out[i] = format!("{}{}{value}{trail}{eol}", &body[..sep + 1], &after[..lead]);
@@ -112,21 +120,7 @@ pub fn with_agent_port(text: &str, port: u16) -> String {
     let file_eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
     match insert_after {
         Some(at) => {
-            let new_line = match layout {
-                Some(l) => {
-                    let body = split_eol(lines[l]).0;
-                    let (key, sep) = key_of(body).expect("layout line is a key line");
-                    let indent = &body[..body.len() - body.trim_start().len()];
-                    let before_sep = &body[indent.len() + key.len()..sep];
-                    let after = &body[sep + 1..];
-                    let lead = &after[..after.len() - after.trim_start().len()];
-                    format!(
-                        "{indent}port{before_sep}{}{lead}{value}",
-                        &body[sep..sep + 1]
-                    )
-                }
-                None => format!("port={value}"),
-            };
+            let new_line = format!("{}{value}", layout.as_deref().unwrap_or("port="));
             let (body, eol) = split_eol(lines[at]);
             out[at] = if eol.is_empty() {
                 // The file ends on this line without a newline: keep it ending that way.
