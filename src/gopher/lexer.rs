@@ -229,6 +229,7 @@ fn string_end(src: &[u8], start: usize) -> Result<usize, SyntaxError> {
                 // Any other backslash stands for itself, as in libconfig (`grep 'a\|b'`).
                 i += 1;
             }
+            0 => return Err(SyntaxError::at(src, i, "NUL byte in a string")),
             _ => i += 1,
         }
     }
@@ -430,6 +431,8 @@ mod tests {
         let e = tokenize(br#"s = "a\x00";"#).unwrap_err();
         assert_eq!((e.line, e.col), (1, 7));
         assert!(e.reason.contains("x00"));
+        let e = tokenize(b"s = \"a\0b\";").unwrap_err();
+        assert_eq!(e.to_string(), "1:7: NUL byte in a string");
     }
 
     #[test]
