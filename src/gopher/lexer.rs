@@ -32,28 +32,6 @@ pub enum Kind {
     Include,
 }
 
-impl Kind {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Kind::Name => "a setting name",
-            Kind::Equals => "'='",
-            Kind::Semicolon => "';'",
-            Kind::Comma => "','",
-            Kind::GroupStart => "'{'",
-            Kind::GroupEnd => "'}'",
-            Kind::ArrayStart => "'['",
-            Kind::ArrayEnd => "']'",
-            Kind::ListStart => "'('",
-            Kind::ListEnd => "')'",
-            Kind::String => "a string",
-            Kind::Integer | Kind::Integer64 | Kind::Hex | Kind::Hex64 => "an integer",
-            Kind::Float => "a float",
-            Kind::Bool => "a boolean",
-            Kind::Include => "an @include directive",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     pub kind: Kind,
