@@ -8,6 +8,7 @@
 mod common;
 mod gopher_util;
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -155,7 +156,10 @@ fn worker_entry() {
         let index: usize = std::env::var(WORKER_INDEX).unwrap().parse().unwrap();
         match role.as_str() {
             "changes" => worker_changes(&path, index, 25),
-            "once" => worker_changes(&path, index, 1),
+            "once" => {
+                println!("worker: changing");
+                worker_changes(&path, index, 1)
+            }
             "forever" => worker_forever(&path),
             other => panic!("unknown worker role {other}"),
         }
@@ -172,11 +176,11 @@ fn worker_entry() {
 
 fn spawn_worker(role: &str, path: &Path, index: usize) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "worker_entry", "--test-threads=1", "-q"])
+        .args(["--exact", "worker_entry", "--test-threads=1", "--nocapture"])
         .env(WORKER_ROLE, role)
         .env(WORKER_PATH, path)
         .env(WORKER_INDEX, index.to_string())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
@@ -191,7 +195,13 @@ fn processes_wait_for_the_file_lock() {
     // SAFETY: flock on a descriptor we own.
     assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
     let mut child = spawn_worker("once", &path, 0);
-    std::thread::sleep(Duration::from_millis(700));
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("worker: changing") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "worker ended early");
+    }
+    std::thread::sleep(Duration::from_millis(500));
     assert!(child.try_wait().unwrap().is_none(), "worker did not wait");
     assert_eq!(
         std::fs::read(&path).unwrap(),
