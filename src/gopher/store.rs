@@ -49,8 +49,18 @@ fn io_err(path: &Path, what: &str, e: io::Error) -> GopherError {
 
 /// Reads the whole file (bounded), without locking: writers replace it atomically.
 pub fn read(path: &Path) -> Result<Vec<u8>, GopherError> {
-    let file = File::open(path).map_err(|e| io_err(path, "open", e))?;
+    let file = open_nonblocking(path)?;
     read_bounded(path, &file)
+}
+
+/// Opening a FIFO for reading would wait for a writer; O_NONBLOCK makes it return at once
+/// (and changes nothing for a regular file), so the type check can reject it.
+fn open_nonblocking(path: &Path) -> Result<File, GopherError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| io_err(path, "open", e))
 }
 
 fn read_bounded(path: &Path, file: &File) -> Result<Vec<u8>, GopherError> {
@@ -85,7 +95,7 @@ fn lock_within(path: &Path, timeout: Duration) -> Result<Locked, GopherError> {
     let path = fs::canonicalize(path).map_err(|e| io_err(path, "resolve", e))?;
     let deadline = Instant::now() + timeout;
     loop {
-        let file = File::open(&path).map_err(|e| io_err(&path, "open", e))?;
+        let file = open_nonblocking(&path)?;
         flock_until(&path, &file, deadline, timeout)?;
         let meta = file.metadata().map_err(|e| io_err(&path, "stat", e))?;
         // Another writer may have replaced the file while we waited for its old inode.
@@ -402,6 +412,13 @@ mod tests {
             Err(GopherError::Missing(_))
         ));
         assert!(matches!(read(&d), Err(GopherError::Io(_))));
+        let fifo = d.join("fifo");
+        let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(lock(&fifo).is_err());
         fs::remove_dir_all(d).unwrap();
     }
 }
