@@ -203,13 +203,15 @@ impl Structure<'_> {
     }
 }
 
-/// Type 0 `Version`, where the table has a BIOS structure long enough for dmidecode to show it.
+/// Type 0 `Version` (padding blanks trimmed), where the table has a BIOS structure long enough
+/// for dmidecode to show it.
 pub fn bios_version(table: &Table) -> Option<String> {
     table
         .structures()
         .iter()
         .find(|s| s.kind == 0 && s.len() >= 0x12)
         .and_then(|s| s.string_at(0x05))
+        .map(|v| v.trim().to_string())
 }
 
 /// Type 1 `UUID` as dmidecode prints it (lowercase, dashed); `None` when absent or when
@@ -238,7 +240,7 @@ pub fn system_uuid(table: &Table) -> Option<String> {
     Some(out)
 }
 
-/// One installed memory device (type 17), in dmidecode's words.
+/// One installed memory device (type 17), in dmidecode's words (padding blanks trimmed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryDevice {
     pub size: String,
