@@ -39,7 +39,7 @@ impl Cpu {
 }
 
 pub fn read(root: &Root) -> Cpu {
-    let cpuinfo = root.read("/proc/cpuinfo").unwrap_or_default();
+    let cpuinfo = root.read_until("/proc/cpuinfo", "").unwrap_or_default();
     let fields = first_processor(&cpuinfo);
     let (vendor_id, model_name) = identity(&fields);
     let caches = caches(root);
@@ -47,7 +47,7 @@ pub fn read(root: &Root) -> Cpu {
     Cpu {
         architecture: architecture(root),
         core_count: present_count(root)
-            .or_else(|| count_processors(&cpuinfo))
+            .or_else(|| count_processors(&root.read("/proc/cpuinfo")?))
             .map(|n| n.to_string()),
         vendor_id,
         model_name,
@@ -120,10 +120,14 @@ fn count_processors(cpuinfo: &str) -> Option<usize> {
     (n > 0).then_some(n)
 }
 
-/// `key: value` pairs of the first processor block (later blocks repeat them).
+/// `key: value` pairs of the first processor block (later blocks repeat them; lscpu reads
+/// the first).
 fn first_processor(cpuinfo: &str) -> BTreeMap<String, String> {
     let mut fields = BTreeMap::new();
-    for line in cpuinfo.lines() {
+    for line in cpuinfo.lines().skip_while(|l| l.is_empty()) {
+        if line.is_empty() {
+            break;
+        }
         if let Some((k, v)) = line.split_once(':') {
             fields
                 .entry(k.trim().to_string())
@@ -168,12 +172,14 @@ fn caches(root: &Root) -> BTreeMap<String, String> {
     for cpu in cpus {
         for index in 0.. {
             let dir = format!("{CPU_DIR}/cpu{cpu}/cache/index{index}");
-            if !root.exists(&dir) {
+            // Reading first and asking why only on failure saves a stat per cache.
+            let Some(level) = root.read_optional(&format!("{dir}/level")) else {
+                if root.exists(&dir) {
+                    continue;
+                }
                 break;
-            }
-            let level = root
-                .attr(&format!("{dir}/level"))
-                .and_then(|l| l.parse().ok());
+            };
+            let level = level.trim().parse().ok();
             let kind = root.attr(&format!("{dir}/type"));
             let (Some(level), Some(kind)) = (level, kind) else {
                 continue;
