@@ -245,3 +245,46 @@ fn this_machine_matches_lscpu_and_lsmem() {
         .expect("lsmem prints Total online memory");
     assert_eq!(v["memory"]["size"], Value::String(total));
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn hotplug_is_seen_by_a_running_agent() {
+    let t = TempDir::new("facts-hotplug");
+    copy_tree(&fixture("kunpeng920"), t.path());
+    let a = agent_on(t.path());
+    let before = facts(&a, "POST", Some(r#"["cpu", "memory"]"#));
+    assert_eq!(before["memory"]["size"], "32G");
+    assert_eq!(before["cpu"]["l3_cache"], "128 MiB (4 instances)");
+
+    // Two GiB of memory go offline (the kernel takes them out of MemTotal)...
+    for i in 0..16 {
+        std::fs::write(
+            t.join(&format!("sys/devices/system/memory/memory{i}/state")),
+            "offline\n",
+        )
+        .unwrap();
+    }
+    std::fs::write(t.join("proc/meminfo"), "MemTotal:       30408704 kB\n").unwrap();
+    // ...and the last die's CPUs are unplugged, taking their cache directories with them.
+    for cpu in 96..128 {
+        std::fs::remove_dir_all(t.join(&format!("sys/devices/system/cpu/cpu{cpu}/cache"))).unwrap();
+    }
+    std::fs::write(t.join("sys/devices/system/cpu/online"), "0-95\n").unwrap();
+
+    let after = facts(&a, "POST", Some(r#"["cpu", "memory"]"#));
+    assert_eq!(after["memory"]["size"], "30G");
+    assert_eq!(after["cpu"]["l3_cache"], "96 MiB (3 instances)");
+    assert_eq!(after["cpu"]["l1d_cache"], "6 MiB (96 instances)");
+}

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::arm;
 use super::human::{self, Style};
+use super::memo::Memo;
 use super::root::Root;
 
 const CPU_DIR: &str = "/sys/devices/system/cpu";
@@ -42,7 +43,13 @@ pub fn read(root: &Root) -> Cpu {
     let cpuinfo = root.read_until("/proc/cpuinfo", "").unwrap_or_default();
     let fields = first_processor(&cpuinfo);
     let (vendor_id, model_name) = identity(&fields);
-    let caches = caches(root);
+    // Cache directories come and go only with CPU hotplug, which rewrites the online list.
+    static CACHES: Memo<BTreeMap<String, String>> = Memo::new();
+    let caches = CACHES.get(
+        root.base(),
+        root.read_optional(&format!("{CPU_DIR}/online")),
+        || caches(root),
+    );
     let cache = |name: &str| caches.get(name).cloned();
     Cpu {
         architecture: architecture(root),

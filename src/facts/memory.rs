@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::human::{self, Style};
+use super::memo::Memo;
 use super::root::Root;
 use super::smbios::{self, Table};
 
@@ -20,6 +21,18 @@ fn online_bytes(root: &Root) -> Option<u64> {
     if !root.exists(MEMORY_DIR) {
         return None;
     }
+    // The kernel adds a block's pages to MemTotal when it goes online and takes them away when
+    // it goes offline: while MemTotal stands still, so does the number of online blocks.
+    static ONLINE: Memo<Option<u64>> = Memo::new();
+    let witness = root.read_optional("/proc/meminfo").and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .map(str::to_string)
+    });
+    ONLINE.get(root.base(), witness, || count_online(root))
+}
+
+fn count_online(root: &Root) -> Option<u64> {
     let block = root.attr(&format!("{MEMORY_DIR}/block_size_bytes"))?;
     let Ok(block) = u64::from_str_radix(block.trim_start_matches("0x"), 16) else {
         crate::debug!("host facts: {MEMORY_DIR}/block_size_bytes is not hex: {block:?}");

@@ -18,6 +18,10 @@ impl Root {
         }
     }
 
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
     /// `rel` is an absolute-looking system path such as `/proc/cpuinfo`.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.base.join(rel.trim_start_matches('/'))
