@@ -288,3 +288,86 @@ fn hotplug_is_seen_by_a_running_agent() {
     assert_eq!(after["cpu"]["l3_cache"], "96 MiB (3 instances)");
     assert_eq!(after["cpu"]["l1d_cache"], "6 MiB (96 instances)");
 }
+
+/// The issue's promise, checked at the syscall level: serving host/info creates threads at
+/// most, never a process (`strace`, Debian package strace).
+#[test]
+fn host_info_spawns_no_process() {
+    use std::time::{Duration, Instant};
+
+    let dir = TempDir::new("facts-strace");
+    let port = common::free_port();
+    let token = dir.join("token.json");
+    std::fs::write(
+        &token,
+        format!("{{\"access_token\": \"{}\"}}", common::TOKEN),
+    )
+    .unwrap();
+    let conf = dir.join("agent.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[agent]\nip=127.0.0.1\nport={port}\ntoken_file={}\n[log]\nlog_level=INFO\n",
+            token.display()
+        ),
+    )
+    .unwrap();
+    let trace = dir.join("trace.txt");
+    let mut strace = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=process", "-o"])
+        .arg(&trace)
+        .arg(common::BIN)
+        .arg("-c")
+        .arg(&conf)
+        .arg("start")
+        .env("AOPS_AGENT_LOG", "stderr")
+        .env_remove("LISTEN_FDS")
+        .env_remove("NOTIFY_SOCKET")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run strace (Debian package strace): {e}"));
+    let addr = format!("127.0.0.1:{port}");
+    let until = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < until, "agent under strace did not listen");
+        assert!(strace.try_wait().unwrap().is_none(), "strace exited early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for body in [
+        None,
+        Some("[]"),
+        Some(r#"["cpu"]"#),
+        Some(r#"["memory", "os"]"#),
+    ] {
+        let method = if body.is_some() { "POST" } else { "GET" };
+        for _ in 0..5 {
+            let r = common::request(
+                &addr,
+                method,
+                "/v1/agent/host/info",
+                Some(common::TOKEN),
+                body,
+            );
+            assert_eq!(r.code(), 200);
+        }
+    }
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let agent_pid = text
+        .split_whitespace()
+        .next()
+        .expect("strace wrote nothing")
+        .to_string();
+    common::unsafe_kill(agent_pid.parse().unwrap(), "TERM");
+    common::wait_timeout(&mut strace, Duration::from_secs(15)).expect("agent did not stop");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let execs = text.lines().filter(|l| l.contains("execve(")).count();
+    assert_eq!(execs, 1, "only the agent itself is executed:\n{text}");
+    let processes: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.contains("fork(")
+                || ((l.contains("clone(") || l.contains("clone3(")) && !l.contains("CLONE_THREAD"))
+        })
+        .collect();
+    assert!(processes.is_empty(), "child processes: {processes:?}");
+}
