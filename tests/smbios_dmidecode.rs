@@ -531,3 +531,38 @@ fn fixture_host_tables_match_dmidecode() {
         assert!(resp["memory"]["total"].as_u64().unwrap() >= 2, "{host}");
     }
 }
+
+/// A 2.x table is as long as its entry point says, end-of-table marker or not; a 3.x table
+/// ends at the marker.
+#[test]
+fn structures_after_end_of_table() {
+    let after = || {
+        dimm(
+            0x30,
+            0x28,
+            Dimm {
+                size: 4096,
+                kind: 0x1A,
+                speed: 2133,
+                maker: Some(b"Late"),
+                ..Dimm::default()
+            },
+        )
+    };
+    let v2 = Tables {
+        v3: false,
+        major: 2,
+        minor: 8,
+        structures: vec![bios(b"A", 0x18), end_of_table(), after()],
+    };
+    let resp = compare("eot-v2", &v2.entry(0x000F_0000), &v2.table());
+    assert_eq!(resp["memory"]["total"], 1);
+    let v3 = Tables {
+        v3: true,
+        major: 3,
+        minor: 0,
+        structures: v2.structures,
+    };
+    let resp = compare("eot-v3", &v3.entry(0x1000), &v3.table());
+    assert_eq!(resp["memory"]["total"], 0);
+}

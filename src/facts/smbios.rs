@@ -113,8 +113,8 @@ impl Table {
         Table { entry, data }
     }
 
-    /// The structures in table order, stopping where dmidecode stops: at the announced count,
-    /// at end-of-table (type 127), or at the first malformed structure.
+    /// The structures in table order, stopping where dmidecode stops: at the announced count
+    /// (2.x), at end-of-table (3.x), or at the first malformed structure.
     pub fn structures(&self) -> Vec<Structure<'_>> {
         let d = &self.data;
         let mut out = Vec::new();
@@ -139,7 +139,9 @@ impl Table {
                 formatted: &d[off..off + len],
                 strings: &d[off + len..next],
             });
-            if kind == 127 {
+            // 3.x tables have only a maximum size, so end-of-table is where they end; 2.x
+            // tables announce their count, which dmidecode follows even past type 127.
+            if kind == 127 && self.entry.count.is_none() {
                 break;
             }
             off = next;
