@@ -108,7 +108,7 @@ pub fn cpulist_count(list: &str) -> Option<usize> {
         match part.split_once('-') {
             Some((a, b)) => {
                 let (a, b): (usize, usize) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                n += b.checked_sub(a)? + 1;
+                n = b.checked_sub(a)?.checked_add(n)?.checked_add(1)?;
             }
             None => {
                 part.trim().parse::<usize>().ok()?;
@@ -264,6 +264,7 @@ mod tests {
         assert_eq!(cpulist_count("0"), Some(1));
         assert_eq!(cpulist_count("3-1"), None);
         assert_eq!(cpulist_count("a"), None);
+        assert_eq!(cpulist_count("0-18446744073709551615"), None);
     }
 
     #[test]

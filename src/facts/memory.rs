@@ -47,7 +47,7 @@ fn count_online(root: &Root) -> Option<u64> {
         })
         .filter(|n| root.attr(&format!("{MEMORY_DIR}/{n}/state")).as_deref() == Some("online"))
         .count() as u64;
-    (online > 0).then(|| online * block)
+    online.checked_mul(block).filter(|&b| b > 0)
 }
 
 fn mem_total(root: &Root) -> Option<u64> {
@@ -60,7 +60,7 @@ fn mem_total(root: &Root) -> Option<u64> {
         .trim()
         .parse()
         .ok()?;
-    Some(kib * 1024)
+    kib.checked_mul(1024)
 }
 
 pub fn to_json(root: &Root, table: Option<&Table>) -> Value {
