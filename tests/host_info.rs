@@ -89,11 +89,11 @@ fn bare_metal_x86_with_smbios_2x() {
     assert_eq!(
         facts(&a, "GET", None),
         json!({
-            "cpu": {"architecture": "x86_64", "core_count": "96",
-                    "model_name": "Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz",
-                    "vendor_id": "GenuineIntel", "l1d_cache": "1.5 MiB (48 instances)",
-                    "l1i_cache": "1.5 MiB (48 instances)", "l2_cache": "48 MiB (48 instances)",
-                    "l3_cache": "71.5 MiB (2 instances)"},
+            "cpu": {"architecture": "x86_64", "core_count": "32",
+                    "model_name": "Intel(R) Xeon(R) Silver 4110 CPU @ 2.10GHz",
+                    "vendor_id": "GenuineIntel", "l1d_cache": "512 KiB (16 instances)",
+                    "l1i_cache": "512 KiB (16 instances)", "l2_cache": "16 MiB (16 instances)",
+                    "l3_cache": "22 MiB (2 instances)"},
             "memory": {"size": "192G", "total": 4, "info": [
                 {"size": "32 GB", "type": "DDR4", "speed": "2933 MT/s", "manufacturer": "00AD063200AD"},
                 {"size": "64 GB", "type": "DDR4", "speed": "2933 MT/s", "manufacturer": "Samsung"},
