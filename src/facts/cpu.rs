@@ -40,7 +40,7 @@ impl Cpu {
 }
 
 pub fn read(root: &Root) -> Cpu {
-    let cpuinfo = root.read_until("/proc/cpuinfo", "").unwrap_or_default();
+    let cpuinfo = root.read_first_block("/proc/cpuinfo").unwrap_or_default();
     let fields = first_processor(&cpuinfo);
     let (vendor_id, model_name) = identity(&fields);
     // Cache directories come and go only with CPU hotplug, which rewrites the online list.

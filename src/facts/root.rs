@@ -64,9 +64,9 @@ impl Root {
         read_file(&self.path(rel))
     }
 
-    /// The start of a file, up to and including the first line equal to `end` (or all of it):
-    /// /proc/cpuinfo is generated per CPU as it is read, and one CPU's block is all we need.
-    pub fn read_until(&self, rel: &str, end: &str) -> Option<String> {
+    /// The start of a file, at least up to its first blank line (or all of it): /proc/cpuinfo
+    /// is generated per CPU as it is read, and one CPU's block is all we need.
+    pub fn read_first_block(&self, rel: &str) -> Option<String> {
         let path = self.path(rel);
         let result = (|| {
             let mut f = File::open(&path)?;
@@ -77,9 +77,10 @@ impl Root {
                 if n == 0 {
                     break;
                 }
+                // A blank line may straddle two chunks.
+                let from = text.len().saturating_sub(1);
                 text.extend_from_slice(&chunk[..n]);
-                let s = String::from_utf8_lossy(&text);
-                if s.lines().any(|l| l == end) || text.len() >= MAX_FILE {
+                if text[from..].windows(2).any(|w| w == b"\n\n") || text.len() >= MAX_FILE {
                     break;
                 }
             }
@@ -148,11 +149,17 @@ mod tests {
             std::fs::write(&p, &data).unwrap();
             assert_eq!(read_file(&p).unwrap(), data, "{size}");
         }
-        let text = "a: 1\nb: 2\n\na: 3\n";
-        std::fs::write(dir.join("blocks"), text).unwrap();
         let root = Root::new(&dir);
-        assert_eq!(root.read_until("/blocks", "").as_deref(), Some(text));
-        assert_eq!(root.read_until("/missing", ""), None);
+        let small = "a: 1\nb: 2\n\na: 3\n";
+        std::fs::write(dir.join("small"), small).unwrap();
+        assert_eq!(root.read_first_block("/small").as_deref(), Some(small));
+        // Stops after the chunk holding the first blank line, here one straddling two chunks.
+        let mut big = "x".repeat(4095);
+        big.push_str("\n\n");
+        big.push_str(&"y".repeat(20_000));
+        std::fs::write(dir.join("big"), &big).unwrap();
+        assert_eq!(root.read_first_block("/big").unwrap().len(), 8192);
+        assert_eq!(root.read_first_block("/missing"), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
