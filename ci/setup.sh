@@ -16,6 +16,7 @@ DEB_PACKAGES=(
   gcc
   curl
   iproute2
+  strace             # proves host/info spawns no process
 )
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -30,7 +31,7 @@ if command -v apt-get >/dev/null 2>&1; then
   fi
 elif command -v dnf >/dev/null 2>&1; then
   dnf install -y -q systemd systemd-container debootstrap util-linux dmidecode libconfig-devel \
-    rpm rpmlint gcc curl iproute >/dev/null
+    rpm rpmlint gcc curl iproute strace >/dev/null
 fi
 
 # PyPI's libconf: the second reference libconfig reader of the gala-gopher editor tests.
