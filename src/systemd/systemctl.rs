@@ -204,3 +204,117 @@ impl Systemd for Systemctl {
         self.job("try-restart", unit)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    /// A program that runs `body` as a shell script, standing in for systemctl.
+    fn program(tag: &str, body: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("aops-systemctl-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("systemctl");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn systemctl(p: &Path) -> Systemctl {
+        Systemctl::new(
+            p.to_path_buf(),
+            Duration::from_millis(500),
+            Duration::from_millis(500),
+        )
+    }
+
+    #[test]
+    fn show_parses_real_output_and_passes_units_after_the_options() {
+        let captured = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/systemd/show-hybrid.txt"
+        );
+        let args = program("show", "").with_extension("args");
+        let p = program(
+            "show",
+            &format!("echo \"$@\" > {}\ncat {captured}", args.display()),
+        );
+        let units = [
+            "gala-gopher.service",
+            "ssh.service",
+            "cron.service",
+            "nosuch.service",
+        ];
+        let blocks = systemctl(&p).show(&units, &["Id", "LoadState"]).unwrap();
+        assert_eq!(blocks.len(), 4);
+        assert!(blocks[3].not_found());
+        assert_eq!(
+            std::fs::read_to_string(&args).unwrap().trim(),
+            "show -p Id,LoadState -- gala-gopher.service ssh.service cron.service nosuch.service"
+        );
+    }
+
+    #[test]
+    fn show_with_too_few_blocks_is_an_error() {
+        let p = program("short", "echo Id=a.service");
+        let e = systemctl(&p)
+            .show(&["a.service", "b.service"], &["Id"])
+            .unwrap_err();
+        assert!(matches!(e, SystemdError::Output { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_failing_job_reports_stderr() {
+        let p = program(
+            "fail",
+            "echo 'Job for gala-gopher.service failed because the control process exited with error code.' >&2\nexit 1",
+        );
+        let e = systemctl(&p).start("gala-gopher.service").unwrap_err();
+        match &e {
+            SystemdError::Failed { command, reason } => {
+                assert!(
+                    command.ends_with("--no-ask-password start gala-gopher.service"),
+                    "{command}"
+                );
+                assert!(
+                    reason.starts_with("Job for gala-gopher.service failed"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let p = program("fail-quiet", "exit 3");
+        let e = systemctl(&p).stop("x.service").unwrap_err();
+        assert!(e.to_string().contains("exit status: 3"), "{e}");
+    }
+
+    #[test]
+    fn a_hung_systemctl_is_killed_at_the_timeout() {
+        let pidfile = program("hang", "").with_extension("pid");
+        let p = program(
+            "hang",
+            &format!("echo $$ > {}\nexec sleep 30", pidfile.display()),
+        );
+        let started = Instant::now();
+        let e = systemctl(&p).try_restart("x.service").unwrap_err();
+        assert!(matches!(e, SystemdError::Timeout { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // SAFETY: signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "the hung process {pid} was left running");
+    }
+
+    #[test]
+    fn a_missing_program_is_a_spawn_error() {
+        let s = systemctl(Path::new("/nonexistent/systemctl"));
+        let e = s.show(&["a.service"], &["Id"]).unwrap_err();
+        assert!(matches!(e, SystemdError::Spawn { .. }), "{e}");
+        assert!(e.to_string().contains("/nonexistent/systemctl"));
+    }
+}
