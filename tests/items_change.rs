@@ -22,7 +22,8 @@ const PATH: &str = "/v1/agent/collect/items/change";
 const BITS: &[&str] = &["tcp", "task", "endpoint", "ioprobe", "redis", "nginx"];
 
 struct Setup {
-    dir: TempDir,
+    /// Keeps the directory alive for the test.
+    _dir: TempDir,
     standin: Standin,
     conf: PathBuf,
 }
@@ -36,7 +37,11 @@ impl Setup {
         }
         let conf = dir.join("gala-gopher.conf");
         std::fs::write(&conf, FIXTURE).unwrap();
-        Setup { dir, standin, conf }
+        Setup {
+            _dir: dir,
+            standin,
+            conf,
+        }
     }
 
     fn agent(&self) -> Agent {
@@ -391,6 +396,4 @@ fn sigkill_during_changes_never_leaves_a_partial_file() {
         changed > 0,
         "no change ever reached the file: the test proved nothing"
     );
-    // Nothing else was left in the directory but the file and the stand-in.
-    let _ = &s.dir;
 }

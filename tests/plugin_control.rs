@@ -12,7 +12,7 @@ use standin::Standin;
 const UNIT: &str = "gala-gopher.service";
 
 struct Setup {
-    _dir: TempDir,
+    dir: TempDir,
     standin: Standin,
     agent: Agent,
 }
@@ -32,7 +32,7 @@ fn setup_with(tag: &str, gopher_conf: Option<&str>, env: Vec<(String, String)>) 
         ..Options::default()
     });
     Setup {
-        _dir: dir,
+        dir,
         standin,
         agent,
     }
@@ -314,7 +314,7 @@ fn info_lists_the_probes_of_the_configuration_file() {
     );
 
     // An unparsable file lists nothing.
-    std::fs::write(s._dir.join("gala-gopher.conf"), "probes = ( {").unwrap();
+    std::fs::write(s.dir.join("gala-gopher.conf"), "probes = ( {").unwrap();
     let v = s.agent.call("GET", "/v1/agent/plugin/info", None).json();
     assert_eq!(v["resp"][0]["collect_items"], json!([]));
     assert_eq!(v["resp"][0]["is_installed"], true);

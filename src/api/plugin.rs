@@ -135,10 +135,10 @@ pub fn is_installed(ctx: &Ctx, plugin: &str) -> bool {
         return false;
     }
     let unit = unit_of(plugin);
-    match show_one(ctx, &unit, &["LoadState"]) {
-        Ok(props) => !props.not_found(),
+    match ctx.plugins.systemd().show(&[&unit], &["LoadState"]) {
+        Ok(blocks) => blocks.first().is_some_and(|p| !p.not_found()),
         Err(e) => {
-            crate::warning!("cannot tell whether {unit} is installed: {e:?}");
+            crate::warning!("cannot tell whether {unit} is installed: {e}");
             false
         }
     }
