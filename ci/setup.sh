@@ -33,6 +33,9 @@ elif command -v dnf >/dev/null 2>&1; then
     rpm rpmlint gcc curl iproute >/dev/null
 fi
 
+# PyPI's libconf: the second reference libconfig reader of the gala-gopher editor tests.
+python3 -c 'import libconf' 2>/dev/null || python3 -m pip install -q libconf
+
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl \
   || rustup target add x86_64-unknown-linux-musl

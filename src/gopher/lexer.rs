@@ -32,28 +32,6 @@ pub enum Kind {
     Include,
 }
 
-impl Kind {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Kind::Name => "a setting name",
-            Kind::Equals => "'='",
-            Kind::Semicolon => "';'",
-            Kind::Comma => "','",
-            Kind::GroupStart => "'{'",
-            Kind::GroupEnd => "'}'",
-            Kind::ArrayStart => "'['",
-            Kind::ArrayEnd => "']'",
-            Kind::ListStart => "'('",
-            Kind::ListEnd => "')'",
-            Kind::String => "a string",
-            Kind::Integer | Kind::Integer64 | Kind::Hex | Kind::Hex64 => "an integer",
-            Kind::Float => "a float",
-            Kind::Bool => "a boolean",
-            Kind::Include => "an @include directive",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     pub kind: Kind,
@@ -229,6 +207,7 @@ fn string_end(src: &[u8], start: usize) -> Result<usize, SyntaxError> {
                 // Any other backslash stands for itself, as in libconfig (`grep 'a\|b'`).
                 i += 1;
             }
+            0 => return Err(SyntaxError::at(src, i, "NUL byte in a string")),
             _ => i += 1,
         }
     }
@@ -430,6 +409,8 @@ mod tests {
         let e = tokenize(br#"s = "a\x00";"#).unwrap_err();
         assert_eq!((e.line, e.col), (1, 7));
         assert!(e.reason.contains("x00"));
+        let e = tokenize(b"s = \"a\0b\";").unwrap_err();
+        assert_eq!(e.to_string(), "1:7: NUL byte in a string");
     }
 
     #[test]

@@ -129,50 +129,77 @@ impl Locked {
     /// Replaces the file with `bytes`: a temporary file in the same directory with the old
     /// owner and mode, flushed to disk, renamed over the old one, then the directory flushed.
     pub fn replace(&self, bytes: &[u8]) -> Result<(), GopherError> {
+        self.replace_via(bytes, true)
+    }
+
+    fn replace_via(&self, bytes: &[u8], anonymous: bool) -> Result<(), GopherError> {
         let dir = self.path.parent().unwrap_or(Path::new("/"));
         remove_stale_temps(&self.path);
-        let (mut tmp, mut named) = create_temp(&self.path, dir)?;
-        let result = (|| {
-            let err = |what: &str, e: io::Error| io_err(&self.path, what, e);
-            tmp.write_all(bytes)
-                .map_err(|e| err("write temporary file", e))?;
-            let mine = tmp.metadata().map_err(|e| err("stat temporary file", e))?;
-            if (mine.uid(), mine.gid()) != (self.meta.uid(), self.meta.gid()) {
-                std::os::unix::fs::fchown(&tmp, Some(self.meta.uid()), Some(self.meta.gid()))
-                    .map_err(|e| {
-                        err(
-                            &format!(
-                                "keep owner {}:{} (needs CAP_CHOWN)",
-                                self.meta.uid(),
-                                self.meta.gid()
-                            ),
-                            e,
-                        )
-                    })?;
-            }
-            // After chown, which clears set-id bits.
-            tmp.set_permissions(Permissions::from_mode(self.meta.mode() & 0o7777))
-                .map_err(|e| err("keep mode", e))?;
-            tmp.sync_all().map_err(|e| err("sync temporary file", e))?;
-            let name = match named.clone() {
-                Some(n) => n,
-                None => {
-                    let n = temp_name(&self.path, dir);
-                    link_anonymous(&tmp, &n).map_err(|e| err("name temporary file", e))?;
-                    named = Some(n.clone());
-                    n
-                }
-            };
-            fs::rename(&name, &self.path).map_err(|e| err("rename temporary file", e))?;
-            named = None;
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| err("sync directory", e))
-        })();
-        if let Some(n) = named {
-            let _ = fs::remove_file(n);
+        // An unnamed file (O_TMPFILE) leaves nothing behind if we die before naming it. Where
+        // the filesystem or our capabilities do not allow one, a named file does the job; a
+        // real failure (disk full, no CAP_CHOWN) then repeats there and is reported.
+        let tmp = if anonymous {
+            self.anonymous_temp(dir, bytes).ok()
+        } else {
+            None
+        };
+        let tmp = match tmp {
+            Some(t) => t,
+            None => self.named_temp(dir, bytes)?,
+        };
+        if let Err(e) = fs::rename(&tmp, &self.path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(&self.path, "rename temporary file", e));
         }
-        result
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err(&self.path, "sync directory", e))
+    }
+
+    fn anonymous_temp(&self, dir: &Path, bytes: &[u8]) -> Result<PathBuf, GopherError> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+            .open(dir)
+            .map_err(|e| io_err(&self.path, "create temporary file", e))?;
+        self.fill(&mut f, bytes)?;
+        let name = temp_name(&self.path, dir);
+        link_anonymous(&f, &name).map_err(|e| io_err(&self.path, "name temporary file", e))?;
+        Ok(name)
+    }
+
+    fn named_temp(&self, dir: &Path, bytes: &[u8]) -> Result<PathBuf, GopherError> {
+        let name = temp_name(&self.path, dir);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&name)
+            .map_err(|e| io_err(&self.path, "create temporary file", e))?;
+        if let Err(e) = self.fill(&mut f, bytes) {
+            let _ = fs::remove_file(&name);
+            return Err(e);
+        }
+        Ok(name)
+    }
+
+    /// Content, then the old owner and mode, then flushed to disk.
+    fn fill(&self, f: &mut File, bytes: &[u8]) -> Result<(), GopherError> {
+        let err = |what: &str, e: io::Error| io_err(&self.path, what, e);
+        f.write_all(bytes)
+            .map_err(|e| err("write temporary file", e))?;
+        let (uid, gid) = (self.meta.uid(), self.meta.gid());
+        let mine = f.metadata().map_err(|e| err("stat temporary file", e))?;
+        if (mine.uid(), mine.gid()) != (uid, gid) {
+            std::os::unix::fs::fchown(&*f, Some(uid), Some(gid))
+                .map_err(|e| err(&format!("keep owner {uid}:{gid} (needs CAP_CHOWN)"), e))?;
+        }
+        // After chown, which clears set-id bits.
+        f.set_permissions(Permissions::from_mode(self.meta.mode() & 0o7777))
+            .map_err(|e| err("keep mode", e))?;
+        f.sync_all().map_err(|e| err("sync temporary file", e))
     }
 }
 
@@ -188,28 +215,6 @@ fn temp_name(path: &Path, dir: &Path) -> PathBuf {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     name.extend_from_slice(format!("{}-{n}", std::process::id()).as_bytes());
     dir.join(std::ffi::OsStr::from_bytes(&name))
-}
-
-/// An unnamed file in `dir` (O_TMPFILE) when the filesystem has them, so a crash before the
-/// rename leaves nothing behind; otherwise a new named file.
-fn create_temp(path: &Path, dir: &Path) -> Result<(File, Option<PathBuf>), GopherError> {
-    let anon = OpenOptions::new()
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
-        .open(dir);
-    if let Ok(f) = anon {
-        return Ok((f, None));
-    }
-    let name = temp_name(path, dir);
-    let f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&name)
-        .map_err(|e| io_err(path, "create temporary file", e))?;
-    Ok((f, Some(name)))
 }
 
 /// Gives an O_TMPFILE file a name, so it can then be renamed over the target.
@@ -307,6 +312,19 @@ mod tests {
             .is_symlink());
         assert_eq!(fs::metadata(&real).unwrap().mode() & 0o7777, 0o640);
         assert!(stale_temps(&real).is_empty());
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn named_temp_fallback_keeps_mode_and_leaves_nothing() {
+        let d = tempdir("named");
+        let f = d.join("g.conf");
+        fs::write(&f, "a = 1;").unwrap();
+        fs::set_permissions(&f, Permissions::from_mode(0o604)).unwrap();
+        lock(&f).unwrap().replace_via(b"a = 3;", false).unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"a = 3;");
+        assert_eq!(fs::metadata(&f).unwrap().mode() & 0o7777, 0o604);
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
         fs::remove_dir_all(d).unwrap();
     }
 
