@@ -62,7 +62,8 @@ mod tests {
 
     fn running(fake: Fake) -> (serde_json::Value, Vec<String>) {
         let fake = Arc::new(fake);
-        let ctx = ctx_with(fake.clone(), &temp("application"));
+        let dir = temp("application");
+        let ctx = ctx_with(fake.clone(), &dir);
         let Ok(Reply::Success(Some(v))) = info(&ctx) else {
             panic!("application/info failed")
         };

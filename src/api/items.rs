@@ -146,7 +146,8 @@ mod tests {
             "gala-gopher.service",
             &[("LoadState", "loaded"), ("ActiveState", "active")],
         ));
-        let ctx = ctx_with(fake.clone(), &temp("items-noconf"));
+        let dir = temp("items-noconf");
+        let ctx = ctx_with(fake.clone(), &dir);
         let v = resp(&ctx, json!({"gala-gopher": {"tcp": "on"}}));
         assert_eq!(
             v,

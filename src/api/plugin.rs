@@ -237,9 +237,8 @@ fn collect_items(path: &Path) -> Value {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::systemd::fake::Fake;
+    use crate::systemd::fake::{Fake, Scratch};
     use crate::token::TokenStore;
-    use std::path::PathBuf;
 
     pub(crate) fn ctx_with(fake: Arc<Fake>, dir: &Path) -> Ctx {
         let mut config = Config::defaults(&dir.join("agent.conf"));
@@ -252,11 +251,8 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn temp(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("aops-plugin-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    pub(crate) fn temp(tag: &str) -> Scratch {
+        Scratch::new(&format!("plugin-{tag}"))
     }
 
     fn gopher(state: &str) -> Arc<Fake> {
@@ -269,7 +265,8 @@ pub(crate) mod tests {
     #[test]
     fn unsupported_plugins_are_parameter_errors() {
         let fake = gopher("inactive");
-        let ctx = ctx_with(fake.clone(), &temp("unsupported"));
+        let dir = temp("unsupported");
+        let ctx = ctx_with(fake.clone(), &dir);
         assert!(matches!(start(&ctx, "nginx"), Err(ApiError::Parameter(_))));
         assert!(matches!(stop(&ctx, ""), Err(ApiError::Parameter(_))));
         assert!(
@@ -281,12 +278,14 @@ pub(crate) mod tests {
     #[test]
     fn start_runs_only_when_needed() {
         let fake = gopher("active");
-        let ctx = ctx_with(fake.clone(), &temp("start-active"));
+        let dir = temp("start-active");
+        let ctx = ctx_with(fake.clone(), &dir);
         assert_eq!(start(&ctx, "gala-gopher"), Ok(Reply::Success(None)));
         assert_eq!(fake.calls(), ["show gala-gopher.service"]);
 
         let fake = gopher("failed");
-        let ctx = ctx_with(fake.clone(), &temp("start-failed"));
+        let dir = temp("start-failed");
+        let ctx = ctx_with(fake.clone(), &dir);
         assert_eq!(start(&ctx, "gala-gopher"), Ok(Reply::Success(None)));
         assert_eq!(
             fake.calls(),
@@ -297,12 +296,14 @@ pub(crate) mod tests {
     #[test]
     fn stop_runs_only_when_needed() {
         let fake = gopher("inactive");
-        let ctx = ctx_with(fake.clone(), &temp("stop-inactive"));
+        let dir = temp("stop-inactive");
+        let ctx = ctx_with(fake.clone(), &dir);
         assert_eq!(stop(&ctx, "gala-gopher"), Ok(Reply::Success(None)));
         assert_eq!(fake.calls(), ["show gala-gopher.service"]);
 
         let fake = gopher("active");
-        let ctx = ctx_with(fake.clone(), &temp("stop-active"));
+        let dir = temp("stop-active");
+        let ctx = ctx_with(fake.clone(), &dir);
         assert_eq!(stop(&ctx, "gala-gopher"), Ok(Reply::Success(None)));
         assert_eq!(
             fake.calls(),
@@ -313,7 +314,8 @@ pub(crate) mod tests {
     #[test]
     fn not_installed_is_410_for_start_and_stop() {
         let fake = Arc::new(Fake::default());
-        let ctx = ctx_with(fake.clone(), &temp("absent"));
+        let dir = temp("absent");
+        let ctx = ctx_with(fake.clone(), &dir);
         assert!(matches!(
             start(&ctx, "gala-gopher"),
             Err(ApiError::NotInstalled(_))
@@ -330,14 +332,16 @@ pub(crate) mod tests {
     fn a_failed_job_carries_systemds_reason() {
         let fake = gopher("inactive");
         *fake.job_failure.lock().unwrap() = Some("Unit gala-gopher.service is masked.".into());
-        let ctx = ctx_with(fake.clone(), &temp("job-fails"));
+        let dir = temp("job-fails");
+        let ctx = ctx_with(fake.clone(), &dir);
         match start(&ctx, "gala-gopher") {
             Err(ApiError::Failed(why)) => assert!(why.contains("is masked"), "{why}"),
             other => panic!("expected a failure, got {other:?}"),
         }
         let fake = gopher("active");
         *fake.job_failure.lock().unwrap() = Some("Access denied".into());
-        let ctx = ctx_with(fake, &temp("job-fails-stop"));
+        let dir = temp("job-fails-stop");
+        let ctx = ctx_with(fake, &dir);
         match stop(&ctx, "gala-gopher") {
             Err(ApiError::Failed(why)) => assert!(why.contains("Access denied"), "{why}"),
             other => panic!("expected a failure, got {other:?}"),
@@ -346,7 +350,8 @@ pub(crate) mod tests {
 
     #[test]
     fn info_of_a_missing_unit_is_the_fixed_object() {
-        let ctx = ctx_with(Arc::new(Fake::default()), &temp("info-absent"));
+        let dir = temp("info-absent");
+        let ctx = ctx_with(Arc::new(Fake::default()), &dir);
         assert_eq!(
             info(&ctx),
             Ok(Reply::Success(Some(json!([{"plugin_name": "gala-gopher",
@@ -433,7 +438,6 @@ pub(crate) mod tests {
             json!([{"name": "cpu", "current_value": "2.0%", "limit_value": null},
                    {"name": "memory", "current_value": "20 MB", "limit_value": null}])
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -466,7 +470,8 @@ pub(crate) mod tests {
     #[test]
     fn info_asks_systemd_once() {
         let fake = gopher("active");
-        let ctx = ctx_with(fake.clone(), &temp("info-once"));
+        let dir = temp("info-once");
+        let ctx = ctx_with(fake.clone(), &dir);
         let Ok(Reply::Success(Some(v))) = info(&ctx) else {
             panic!("info failed")
         };

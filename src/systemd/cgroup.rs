@@ -77,6 +77,7 @@ pub fn monotonic_usec() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::systemd::fake::Scratch;
 
     fn stat_line(pid: u32, comm: &str, utime: u64, stime: u64, cutime: i64, rss: u64) -> String {
         format!(
@@ -85,10 +86,8 @@ mod tests {
         )
     }
 
-    fn tree(tag: &str) -> PathBuf {
-        let root = std::env::temp_dir().join(format!("aops-cgroup-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        root
+    fn tree(tag: &str) -> Scratch {
+        Scratch::new(&format!("cgroup-{tag}"))
     }
 
     #[test]
@@ -112,7 +111,6 @@ mod tests {
             160 * 1_000_000_000 / ticks + 40 * 1_000_000_000 / ticks
         );
         assert_eq!(u.rss_bytes, 1024 * procfs::page_size());
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
@@ -133,6 +131,5 @@ mod tests {
         std::fs::write(a.join("cgroup.procs"), "7\n").unwrap();
         std::fs::write(b.join("cgroup.procs"), "8\n").unwrap();
         assert_eq!(pids(&root, "/system.slice/u.service"), Some(vec![7]));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -208,13 +208,12 @@ impl Systemd for Systemctl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::systemd::fake::Scratch;
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
 
-    /// A program that runs `body` as a shell script, standing in for systemctl.
-    fn program(tag: &str, body: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("aops-systemctl-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+    /// A program in `dir` that runs `body` as a shell script, standing in for systemctl.
+    fn program(dir: &Path, body: &str) -> PathBuf {
         let p = dir.join("systemctl");
         std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -235,9 +234,10 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/systemd/show-hybrid.txt"
         );
-        let args = program("show", "").with_extension("args");
+        let dir = Scratch::new("systemctl-show");
+        let args = dir.join("args");
         let p = program(
-            "show",
+            &dir,
             &format!("echo \"$@\" > {}\ncat {captured}", args.display()),
         );
         let units = [
@@ -257,7 +257,8 @@ mod tests {
 
     #[test]
     fn show_with_too_few_blocks_is_an_error() {
-        let p = program("short", "echo Id=a.service");
+        let dir = Scratch::new("systemctl-short");
+        let p = program(&dir, "echo Id=a.service");
         let e = systemctl(&p)
             .show(&["a.service", "b.service"], &["Id"])
             .unwrap_err();
@@ -266,8 +267,9 @@ mod tests {
 
     #[test]
     fn a_failing_job_reports_stderr() {
+        let dir = Scratch::new("systemctl-fail");
         let p = program(
-            "fail",
+            &dir,
             "echo 'Job for gala-gopher.service failed because the control process exited with error code.' >&2\nexit 1",
         );
         let e = systemctl(&p).start("gala-gopher.service").unwrap_err();
@@ -284,16 +286,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let p = program("fail-quiet", "exit 3");
+        let p = program(&dir, "exit 3");
         let e = systemctl(&p).stop("x.service").unwrap_err();
         assert!(e.to_string().contains("exit status: 3"), "{e}");
     }
 
     #[test]
     fn a_hung_systemctl_is_killed_at_the_timeout() {
-        let pidfile = program("hang", "").with_extension("pid");
+        let dir = Scratch::new("systemctl-hang");
+        let pidfile = dir.join("pid");
         let p = program(
-            "hang",
+            &dir,
             &format!("echo $$ > {}\nexec sleep 30", pidfile.display()),
         );
         let started = Instant::now();
