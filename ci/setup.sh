@@ -34,7 +34,11 @@ elif command -v dnf >/dev/null 2>&1; then
 fi
 
 # PyPI's libconf: the second reference libconfig reader of the gala-gopher editor tests.
-python3 -c 'import libconf' 2>/dev/null || python3 -m pip install -q libconf
+# Debian's own python3 refuses pip installs; its package python3-libconf is the same code.
+if ! python3 -c 'import libconf' 2>/dev/null; then
+  python3 -m pip install -q libconf 2>/dev/null \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-libconf >/dev/null
+fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl \

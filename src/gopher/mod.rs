@@ -3,6 +3,12 @@
 //! Interface used by the handlers (api/plugin.rs, api/items.rs):
 //! - [`read_probes`]: the probes listed in the file, for plugin/info;
 //! - [`apply_switches`]: edit `switch` values in place, atomically, one change at a time.
+//!
+//! Both block: `apply_switches` flushes the file and its directory to disk and may wait up to
+//! 10 s for a change made by another process, so an async caller runs it on a blocking thread.
+//!
+//! `@include` lines are kept as written but not followed: probes listed only in an included
+//! file are not seen (gala-gopher's shipped files have none).
 
 pub mod document;
 pub mod lexer;

@@ -49,8 +49,18 @@ fn io_err(path: &Path, what: &str, e: io::Error) -> GopherError {
 
 /// Reads the whole file (bounded), without locking: writers replace it atomically.
 pub fn read(path: &Path) -> Result<Vec<u8>, GopherError> {
-    let file = File::open(path).map_err(|e| io_err(path, "open", e))?;
+    let file = open_nonblocking(path)?;
     read_bounded(path, &file)
+}
+
+/// Opening a FIFO for reading would wait for a writer; O_NONBLOCK makes it return at once
+/// (and changes nothing for a regular file), so the type check can reject it.
+fn open_nonblocking(path: &Path) -> Result<File, GopherError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| io_err(path, "open", e))
 }
 
 fn read_bounded(path: &Path, file: &File) -> Result<Vec<u8>, GopherError> {
@@ -77,12 +87,16 @@ fn read_bounded(path: &Path, file: &File) -> Result<Vec<u8>, GopherError> {
 /// Locks the file for a read-modify-write and reads it. Symlinks are followed so the file
 /// they point at is the one replaced, and the link stays a link.
 pub fn lock(path: &Path) -> Result<Locked, GopherError> {
+    lock_within(path, LOCK_TIMEOUT)
+}
+
+fn lock_within(path: &Path, timeout: Duration) -> Result<Locked, GopherError> {
     let guard = PROCESS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let path = fs::canonicalize(path).map_err(|e| io_err(path, "resolve", e))?;
-    let deadline = Instant::now() + LOCK_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     loop {
-        let file = File::open(&path).map_err(|e| io_err(&path, "open", e))?;
-        flock_until(&path, &file, deadline)?;
+        let file = open_nonblocking(&path)?;
+        flock_until(&path, &file, deadline, timeout)?;
         let meta = file.metadata().map_err(|e| io_err(&path, "stat", e))?;
         // Another writer may have replaced the file while we waited for its old inode.
         match fs::metadata(&path) {
@@ -101,7 +115,12 @@ pub fn lock(path: &Path) -> Result<Locked, GopherError> {
     }
 }
 
-fn flock_until(path: &Path, file: &File, deadline: Instant) -> Result<(), GopherError> {
+fn flock_until(
+    path: &Path,
+    file: &File,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(), GopherError> {
     let mut pause = Duration::from_millis(1);
     loop {
         // SAFETY: flock on a descriptor we own; no memory is passed.
@@ -115,9 +134,9 @@ fn flock_until(path: &Path, file: &File, deadline: Instant) -> Result<(), Gopher
         }
         if Instant::now() >= deadline {
             return Err(GopherError::Io(format!(
-                "{}: still locked by another change after {}s",
+                "{}: still locked by another change after {:?}",
                 path.display(),
-                LOCK_TIMEOUT.as_secs()
+                timeout
             )));
         }
         std::thread::sleep(pause);
@@ -343,6 +362,44 @@ mod tests {
         fs::remove_dir_all(d).unwrap();
     }
 
+    fn flock(f: &File) {
+        // SAFETY: flock on a descriptor we own.
+        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+    }
+
+    #[test]
+    fn a_lock_held_too_long_is_an_error() {
+        let d = tempdir("timeout");
+        let f = d.join("g.conf");
+        fs::write(&f, "a = 1;").unwrap();
+        let held = File::open(&f).unwrap();
+        flock(&held);
+        let e = lock_within(&f, Duration::from_millis(100)).err().unwrap();
+        assert!(e.to_string().contains("still locked"), "{e}");
+        drop(held);
+        assert!(lock_within(&f, Duration::from_millis(100)).is_ok());
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_waiter_follows_the_file_that_replaced_the_one_it_waited_for() {
+        let d = tempdir("follow");
+        let f = d.join("g.conf");
+        fs::write(&f, "a = 1;").unwrap();
+        let held = File::open(&f).unwrap();
+        flock(&held);
+        let path = f.clone();
+        let waiter = std::thread::spawn(move || lock(&path).map(|l| l.bytes));
+        std::thread::sleep(Duration::from_millis(100));
+        // What another writer does: a new inode renamed over the path, then unlock the old.
+        let new = d.join("new");
+        fs::write(&new, "a = 2;").unwrap();
+        fs::rename(&new, &f).unwrap();
+        drop(held);
+        assert_eq!(waiter.join().unwrap().unwrap(), b"a = 2;");
+        fs::remove_dir_all(d).unwrap();
+    }
+
     #[test]
     fn missing_and_non_regular_files_are_errors() {
         let d = tempdir("missing");
@@ -355,6 +412,13 @@ mod tests {
             Err(GopherError::Missing(_))
         ));
         assert!(matches!(read(&d), Err(GopherError::Io(_))));
+        let fifo = d.join("fifo");
+        let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(lock(&fifo).is_err());
         fs::remove_dir_all(d).unwrap();
     }
 }

@@ -104,13 +104,15 @@ fn node(n: &Node, path: &str, out: &mut String) {
 pub fn libconfig_dump_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("aops-libconfig-ref-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Built under a private name, then renamed into place: test binaries running at the
+        // same time each build it, and never run a half-written one.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let bin = dir.join("libconfig_dump");
+        let own = dir.join(format!("libconfig_dump.{}", std::process::id()));
         let out = Command::new("cc")
             .arg("-O")
             .arg("-o")
-            .arg(&bin)
+            .arg(&own)
             .arg(format!("{SUPPORT_DIR}/libconfig_dump.c"))
             .arg("-lconfig")
             .output()
@@ -120,6 +122,7 @@ pub fn libconfig_dump_bin() -> &'static Path {
             "building the libconfig reference reader failed (needs gcc and libconfig-dev):\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        std::fs::rename(&own, &bin).unwrap();
         bin
     })
 }
