@@ -8,8 +8,8 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
@@ -203,45 +203,15 @@ pub fn set_agent_port(path: &Path, port: u16) -> Result<bool, ConfEditError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8], like: Option<&fs::Metadata>) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
     let mode = like.map(|m| m.mode() & 0o7777).unwrap_or(0o644);
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        if let Some(m) = like {
-            std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()))?;
-        }
-        // After the chown, which may clear setuid/setgid bits.
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fs::File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let owner = like.map(|m| (m.uid(), m.gid()));
+    crate::atomic_file::replace(path, bytes, mode, owner)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     const SHIPPED: &str = "[agent]\nip=127.0.0.1\nport=12000\n[gopher]\nconfig_path=/opt/gala-gopher/gala-gopher.conf\n[log]\nlog_level=INFO\n";
 

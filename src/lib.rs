@@ -4,6 +4,7 @@
 pub mod log;
 
 pub mod api;
+pub mod atomic_file;
 pub mod cli;
 pub mod conf_edit;
 pub mod config;
