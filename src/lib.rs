@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod facts;
+pub mod generator;
 pub mod gopher;
 pub mod http;
 pub mod register;
