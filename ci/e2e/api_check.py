@@ -15,6 +15,7 @@ ADDR, TOKEN, CHECK = sys.argv[1], sys.argv[2], sys.argv[3]
 ARGS = sys.argv[4:]
 HOST, PORT = ADDR.rsplit(":", 1)
 GOPHER_CONF = "/opt/gala-gopher/gala-gopher.conf"
+SAMPLE = "/etc/e2e-sample.conf"
 failures = []
 
 
@@ -70,7 +71,7 @@ ENDPOINTS = [
     ("POST", "/v1/agent/plugin/start?plugin_name=gala-gopher", None),
     ("POST", "/v1/agent/plugin/stop?plugin_name=gala-gopher", None),
     ("POST", "/v1/agent/collect/items/change", {"gala-gopher": {"no_such_probe": "on"}}),
-    ("POST", "/v1/agent/file/collect", ["/etc/hostname"]),
+    ("POST", "/v1/agent/file/collect", [SAMPLE]),
 ]
 
 
@@ -135,15 +136,17 @@ def endpoints():
     if r:
         check(r.get("resp") == {"gala-gopher": {"success": [], "failure": ["no_such_probe"]}},
               "collect/items/change of an unknown probe", r.get("resp"))
-    status, reply = call("POST", "/v1/agent/file/collect", ["/etc/hostname", "/nonexistent"])
-    hostname = open("/etc/hostname").read()
+    # SAMPLE is made by the suite: root:adm 0640, like many configuration files.
+    status, reply = call("POST", "/v1/agent/file/collect", [SAMPLE, "/nonexistent"])
     check(status == 200 and isinstance(reply, dict), "file/collect HTTP 200 JSON", (status, reply))
     if isinstance(reply, dict):
-        check(reply.get("success_files") == ["/etc/hostname"], "file/collect success_files", reply)
+        check(reply.get("success_files") == [SAMPLE], "file/collect success_files", reply)
         check(reply.get("fail_files") == ["/nonexistent"], "file/collect fail_files", reply)
         infos = reply.get("infos") or [{}]
-        check(infos[0].get("content") == hostname, "file/collect content", infos[0].get("content"))
-        check(infos[0].get("file_attr") == {"mode": "0644", "owner": "root", "group": "root"},
+        check(infos[0].get("path") == SAMPLE, "file/collect path", infos[0].get("path"))
+        check(infos[0].get("content") == open(SAMPLE).read(), "file/collect content",
+              infos[0].get("content"))
+        check(infos[0].get("file_attr") == {"mode": "0640", "owner": "root", "group": "adm"},
               "file/collect file_attr", infos[0].get("file_attr"))
     status, reply = call("GET", "/v1/agent/application/info", token=None)
     check(status == 400 and isinstance(reply, dict)
@@ -218,15 +221,18 @@ def plugin():
     change = {"tcp": "off", "redis": "on", "lvs": "off", "nginx": "auto", "no_such_probe": "on"}
     r = envelope("POST", "/v1/agent/collect/items/change", {"gala-gopher": change})
     if r:
-        check(r.get("resp") == {"gala-gopher": {"success": ["tcp", "redis", "lvs"],
-                                                "failure": ["nginx", "no_such_probe"]}},
+        # The request is a JSON object: its key order carries no meaning, so neither do the lists'.
+        lists = r.get("resp", {}).get("gala-gopher", {})
+        check(sorted(lists) == ["failure", "success"]
+              and sorted(lists["success"]) == ["lvs", "redis", "tcp"]
+              and sorted(lists["failure"]) == ["nginx", "no_such_probe"],
               "collect/items/change success/failure", r.get("resp"))
     after = open(GOPHER_CONF).read()
     b_lines, a_lines = before.splitlines(True), after.splitlines(True)
     check(len(b_lines) == len(a_lines), "same number of lines after the change")
     diffs = [(b, a) for b, a in zip(b_lines, a_lines) if b != a]
     check(len(diffs) == 3 and all(b.strip().startswith("switch = ") and
-                                  a == b.replace(b.split('"')[1], a.split('"')[1])
+                                  a == b.replace(f'"{b.split(chr(34))[1]}"', f'"{a.split(chr(34))[1]}"')
                                   for b, a in diffs),
           "only the three switch values changed", diffs)
     want = dict(probes_in(before))

@@ -100,6 +100,9 @@ EOF
   cp "$HERE/stand-ins/gala-gopher.service" "$HERE/stand-ins/nginx.service" "$r/etc/systemd/system/"
   # As gala-gopher ships it: root:adm 0640 (the rewrite must keep owner, group and mode).
   install -m 0640 -o root -g 4 "$HERE/fixtures/gala-gopher.conf" "$r/opt/gala-gopher/gala-gopher.conf"
+  # What file/collect is asked for in step 4.
+  printf '# e2e sample\nkey = "v\303\244lue"\n' >"$r/etc/e2e-sample.conf"
+  chown root:4 "$r/etc/e2e-sample.conf" && chmod 0640 "$r/etc/e2e-sample.conf"
   ct systemctl daemon-reload
   # (Debian's rpm warns that dpkg owns the system; that is the point of this package.)
   ct rpm -i --quiet /root/"$(basename "$BASE_RPM")" 2>/dev/null
