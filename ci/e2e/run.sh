@@ -226,7 +226,28 @@ EOF
   expect_eq "agent.conf unchanged by a same-port register" "$conf_before" "$(cat "$CT_ROOT/etc/aops/agent.conf")"
   api "$MOVED_IP:$MOVED_PORT" "$TOKEN" registered /tmp/manager.json || fail "registration request/token"
   api "$MOVED_IP:$MOVED_PORT" "$TOKEN" endpoints || fail "endpoints with the saved token"
+  register_moves_port "$OTHER_PORT" && register_moves_port "$MOVED_PORT"
   ct systemctl stop stand-in-manager.service || true
+}
+
+# Registering with another agent_port sets [agent] port (no other line changes) and applies it,
+# or prints the commands that do; after those the socket listens on the new port.
+register_moves_port() {
+  local port=$1 before out
+  before=$(cat "$CT_ROOT/etc/aops/agent.conf")
+  sed -i "s/\"agent_port\": \"[0-9]*\"/\"agent_port\": \"$port\"/" "$CT_ROOT/root/register.json"
+  out=$(ct aops_agent register -f /root/register.json 2>&1) || fail "register with agent_port $port: $out"
+  expect_eq "register output, first line" "Agent Register Success" "$(head -n 1 <<<"$out")"
+  expect_eq "agent.conf after register with agent_port $port" \
+    "$(sed "s/^port=.*/port=$port/" <<<"$before")" "$(cat "$CT_ROOT/etc/aops/agent.conf")"
+  if [ "$(listening "$port")" != "$MOVED_IP:$port" ]; then
+    grep -qF "systemctl daemon-reload && systemctl restart aops-agent.socket aops-agent.service" <<<"$out" \
+      || fail "register neither moved the socket nor printed the commands: $out"
+    ct systemctl daemon-reload
+    ct systemctl restart aops-agent.socket aops-agent.service
+  fi
+  expect_eq "listening after register with agent_port $port" "$MOVED_IP:$port" "$(listening "$port")"
+  api "$MOVED_IP:$port" "$TOKEN" answers || fail "agent on the registered port"
 }
 
 step_5_plugin() {
