@@ -5,6 +5,7 @@
 #   container_start NAME            boot a fresh copy of the cached root; sets CT_PID and CT_ROOT
 #   ct CMD...                       run CMD inside the running container (root, container's PATH)
 #   container_stop                  power it off, kill what is left, remove the copy
+#   container_reap_stale            remove copies left by runs that were killed (start does this)
 # Only the cache directory and the container's own copy are written on the host.
 
 E2E_CACHE=${E2E_CACHE:-/var/cache/aops-agent-e2e}
@@ -66,10 +67,26 @@ container_build_root() {
   ct_log "root ready ($(du -sh "$root" | cut -f1))"
 }
 
+# Runs killed before their cleanup leave an overlay mounted: drop those whose systemd-nspawn is
+# gone (a run under way keeps its process, and its directory).
+container_reap_stale() {
+  local d pid
+  for d in "$E2E_CACHE"/run.*; do
+    [ -d "$d" ] || continue
+    pid=$(cat "$d/nspawn.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      continue
+    fi
+    umount "$d/merged" 2>/dev/null || true
+    mountpoint -q "$d/merged" 2>/dev/null || rm -rf "$d"
+  done
+}
+
 # Boot a fresh copy of the cached root. An overlay keeps the cache untouched and costs nothing;
 # where overlayfs is unavailable a full copy does the same, slower.
 container_start() {
   local name=${1:-aops-e2e}
+  container_reap_stale
   CT_RUN_DIR=$(mktemp -d "$E2E_CACHE/run.XXXXXX")
   CT_ROOT=$CT_RUN_DIR/merged
   mkdir -p "$CT_RUN_DIR/upper" "$CT_RUN_DIR/work" "$CT_ROOT"
@@ -86,6 +103,7 @@ container_start() {
   setsid systemd-nspawn -D "$CT_ROOT" --boot --register=no --keep-unit --machine="$name" \
     "${net[@]}" --console=read-only </dev/null >"$CT_RUN_DIR/console.log" 2>&1 &
   CT_NSPAWN_PID=$!
+  echo "$CT_NSPAWN_PID" >"$CT_RUN_DIR/nspawn.pid"
 
   # The container's PID 1 is the child of systemd-nspawn that is PID 1 in its own namespace.
   local i p
