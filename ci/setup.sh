@@ -17,6 +17,7 @@ DEB_PACKAGES=(
   gcc
   curl
   iproute2
+  strace             # proves host/info spawns no process
 )
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -31,7 +32,14 @@ if command -v apt-get >/dev/null 2>&1; then
   fi
 elif command -v dnf >/dev/null 2>&1; then
   dnf install -y -q systemd systemd-container debootstrap util-linux dmidecode libconfig-devel \
-    rpm rpmlint gcc curl iproute >/dev/null
+    rpm rpmlint gcc curl iproute strace >/dev/null
+fi
+
+# PyPI's libconf: the second reference libconfig reader of the gala-gopher editor tests.
+# Debian's own python3 refuses pip installs; its package python3-libconf is the same code.
+if ! python3 -c 'import libconf' 2>/dev/null; then
+  python3 -m pip install -q libconf 2>/dev/null \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-libconf >/dev/null
 fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

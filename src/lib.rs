@@ -5,8 +5,10 @@ pub mod log;
 
 pub mod api;
 pub mod cli;
+pub mod conf_edit;
 pub mod config;
 pub mod facts;
+pub mod files;
 pub mod generator;
 pub mod gopher;
 pub mod http;

@@ -50,7 +50,12 @@ fn main() -> ExitCode {
             };
             log::init(log::Level::Critical, log::Target::Stderr);
             match register::run(&config, &source) {
-                Ok(()) => println!("Agent Register Success"),
+                Ok(done) => {
+                    println!("Agent Register Success");
+                    for note in done.notes {
+                        println!("{note}");
+                    }
+                }
                 Err(why) => {
                     println!("Agent Register Fail\n{why}");
                     return ExitCode::from(1);

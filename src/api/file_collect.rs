@@ -1,10 +1,43 @@
 //! file/collect: configuration files read for the manager (bare JSON reply, no envelope).
 
-use super::{ApiError, Ctx, Outcome};
+use std::path::Path;
 
-pub fn collect(_ctx: &Ctx, paths: &[String]) -> Outcome {
+use serde_json::{json, Value};
+
+use super::{ApiError, Ctx, Outcome, Reply};
+use crate::files::{read_text_file, FileAttr, Names};
+
+pub fn collect(ctx: &Ctx, paths: &[String]) -> Outcome {
     if paths.iter().any(String::is_empty) {
         return Err(ApiError::Parameter("a file path is an empty string".into()));
     }
-    Err(ApiError::Pending("file collection"))
+    // Owner and group names come from the account files under the same root as the host
+    // facts; read once per request, and only when some file is answered.
+    let mut names: Option<Names> = None;
+    let mut success = Vec::new();
+    let mut fail = Vec::new();
+    let mut infos = Vec::new();
+    for path in paths {
+        match read_text_file(Path::new(path)) {
+            Ok(file) => {
+                let names = names.get_or_insert_with(|| Names::load(&ctx.sysroot));
+                let attr = FileAttr::of(&file.meta, names);
+                infos.push(json!({
+                    "path": path,
+                    "content": file.content,
+                    "file_attr": attr.to_json(),
+                }));
+                success.push(Value::String(path.clone()));
+            }
+            Err(why) => {
+                crate::info!("file/collect: {path:?} fails: {why}");
+                fail.push(Value::String(path.clone()));
+            }
+        }
+    }
+    Ok(Reply::Raw(json!({
+        "success_files": success,
+        "fail_files": fail,
+        "infos": infos,
+    })))
 }

@@ -1,16 +1,20 @@
 //! host/info: cpu, disk, memory and os facts.
 
-use super::{ApiError, Ctx, Outcome};
+use serde_json::Value;
 
-/// The fact types, in the order they are reported when all are asked for.
-pub const TYPES: &[&str] = &["cpu", "disk", "memory", "os"];
+use super::{ApiError, Ctx, Outcome, Reply};
+use crate::facts::{self, TYPES};
 
-pub fn info(_ctx: &Ctx, types: &[String]) -> Outcome {
+pub fn info(ctx: &Ctx, types: &[String]) -> Outcome {
     if let Some(bad) = types.iter().find(|t| !TYPES.contains(&t.as_str())) {
         return Err(ApiError::Parameter(format!(
             "unknown info type {bad:?} (known: {})",
             TYPES.join(", ")
         )));
     }
-    Err(ApiError::Pending("host facts"))
+    let types: Vec<&str> = types.iter().map(String::as_str).collect();
+    Ok(Reply::Success(Some(Value::Object(facts::report(
+        &ctx.sysroot,
+        &types,
+    )))))
 }

@@ -1,8 +1,9 @@
 //! collect/items/change: switch gala-gopher probes on, off or auto.
 
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
-use super::{ApiError, Ctx, Outcome};
+use super::{plugin, ApiError, Ctx, Outcome, Reply};
+use crate::gopher;
 
 pub const STATES: &[&str] = &["on", "off", "auto"];
 
@@ -40,9 +41,52 @@ pub fn parse_changes(body: Option<Value>) -> Result<Changes, ApiError> {
     Ok(out)
 }
 
-pub fn change(_ctx: &Ctx, body: Option<Value>) -> Outcome {
-    let _changes = parse_changes(body)?;
-    Err(ApiError::Pending("probe switching"))
+pub fn change(ctx: &Ctx, body: Option<Value>) -> Outcome {
+    let changes = parse_changes(body)?;
+    let mut resp = Map::new();
+    for (plugin, items) in changes {
+        let (success, failure) = change_plugin(ctx, &plugin, &items);
+        resp.insert(plugin, json!({"success": success, "failure": failure}));
+    }
+    Ok(Reply::Success(Some(Value::Object(resp))))
+}
+
+/// The items of one plugin that were applied and those that were not.
+fn change_plugin(
+    ctx: &Ctx,
+    plugin: &str,
+    items: &[(String, String)],
+) -> (Vec<String>, Vec<String>) {
+    let all_fail = || (Vec::new(), items.iter().map(|(n, _)| n.clone()).collect());
+    if !plugin::SUPPORTED.contains(&plugin) {
+        crate::info!("collect/items/change: unsupported plugin {plugin:?}");
+        return all_fail();
+    }
+    if !plugin::is_installed(ctx, plugin) {
+        crate::info!("collect/items/change: {plugin} is not installed");
+        return all_fail();
+    }
+    let path = &ctx.config.gopher_config_path;
+    match gopher::apply_switches(path, items) {
+        Ok(result) => {
+            if result.changed {
+                crate::info!(
+                    "{}: switched {} for {plugin}",
+                    path.display(),
+                    result.success.join(", ")
+                );
+                plugin::schedule_restart(ctx);
+            }
+            (result.success, result.failure)
+        }
+        Err(e) => {
+            crate::warning!(
+                "collect/items/change: {} left as it was: {e}",
+                path.display()
+            );
+            all_fail()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -61,5 +105,55 @@ mod tests {
             parse_changes(Some(json!({"gala-gopher": {"tcp": "on", "redis": "auto"}}))).unwrap();
         assert_eq!(ok[0].0, "gala-gopher");
         assert_eq!(ok[0].1.len(), 2);
+    }
+
+    use crate::api::plugin::tests::{ctx_with, temp};
+    use crate::systemd::fake::Fake;
+    use std::sync::Arc;
+
+    fn resp(ctx: &Ctx, body: Value) -> Value {
+        match change(ctx, Some(body)) {
+            Ok(Reply::Success(Some(v))) => v,
+            other => panic!("change failed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unsupported_or_absent_plugins_fail_every_item() {
+        let fake = Arc::new(Fake::default());
+        let dir = temp("items-absent");
+        let ctx = ctx_with(fake.clone(), &dir);
+        std::fs::write(&ctx.config.gopher_config_path, "probes = ();\n").unwrap();
+        let v = resp(
+            &ctx,
+            json!({"gala-gopher": {"tcp": "on", "redis": "auto"}, "nginx": {"x": "off"}}),
+        );
+        assert_eq!(
+            v,
+            json!({"gala-gopher": {"success": [], "failure": ["redis", "tcp"]},
+                   "nginx": {"success": [], "failure": ["x"]}})
+        );
+        assert_eq!(
+            std::fs::read_to_string(&ctx.config.gopher_config_path).unwrap(),
+            "probes = ();\n"
+        );
+        assert!(fake.calls().iter().all(|c| !c.starts_with("try-restart")));
+    }
+
+    #[test]
+    fn a_missing_configuration_fails_every_item_and_restarts_nothing() {
+        let fake = Arc::new(Fake::default().with_unit(
+            "gala-gopher.service",
+            &[("LoadState", "loaded"), ("ActiveState", "active")],
+        ));
+        let dir = temp("items-noconf");
+        let ctx = ctx_with(fake.clone(), &dir);
+        let v = resp(&ctx, json!({"gala-gopher": {"tcp": "on"}}));
+        assert_eq!(
+            v,
+            json!({"gala-gopher": {"success": [], "failure": ["tcp"]}})
+        );
+        assert!(ctx.plugins.restart_idle());
+        assert!(fake.calls().iter().all(|c| !c.starts_with("try-restart")));
     }
 }
