@@ -8,10 +8,11 @@ DEB_PACKAGES=(
   systemd            # systemd-socket-activate: socket activation test
   systemd-container  # systemd-nspawn: end-to-end suite
   debootstrap        # builds the end-to-end container root
+  python3            # end-to-end suite: port picking on the host network
   util-linux         # lscpu, lsmem: host facts are compared against them
   dmidecode          # SMBIOS decoding is compared against it
   libconfig-dev      # the reference libconfig parser for the gala-gopher editor
-  rpm                # rpm -qp checks of the built package
+  rpm                # rpm -qp checks of the built package; rpmbuild for the e2e base fixture
   rpmlint
   gcc
   curl

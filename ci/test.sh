@@ -12,3 +12,7 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked
+echo "== RPM"
+bash ci/build-rpm.sh
+echo "== end-to-end under systemd"
+bash ci/e2e/run.sh

@@ -10,6 +10,7 @@ pub mod conf_edit;
 pub mod config;
 pub mod facts;
 pub mod files;
+pub mod generator;
 pub mod gopher;
 pub mod http;
 pub mod register;

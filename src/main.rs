@@ -2,9 +2,13 @@ use std::process::ExitCode;
 
 use aops_agent::cli::{self, Command};
 use aops_agent::config::Config;
-use aops_agent::{log, register, server};
+use aops_agent::{generator, log, register, server};
 
 fn main() -> ExitCode {
+    // The same binary is the systemd generator, installed as a symlink under that name.
+    if generator::invoked_as_generator(std::env::args_os().next().as_ref()) {
+        return generator::main(std::env::args_os().skip(1).collect());
+    }
     let command = match cli::parse(std::env::args_os().skip(1).collect()) {
         Ok(c) => c,
         Err(e) => {

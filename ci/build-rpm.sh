@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the static (musl) aops_agent and the aops-agent RPM, then lints the RPM.
+# Installs what it needs when absent: the musl target and cargo-generate-rpm.
+#   bash ci/build-rpm.sh [extra cargo-generate-rpm options, e.g. -s 'release = "2"']
+# RPM_OUT=DIR puts the RPM there (default: $CARGO_TARGET_DIR/generate-rpm). Prints the path of
+# the RPM on its last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=x86_64-unknown-linux-musl
+CGR_VERSION=0.21.0
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+
+rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
+if ! cargo generate-rpm --version 2>/dev/null | grep -q "$CGR_VERSION"; then
+  cargo install --locked --version "$CGR_VERSION" cargo-generate-rpm
+fi
+
+cargo build --release --locked --target "$TARGET" >&2
+bin=$TARGET_DIR/$TARGET/release/aops_agent
+# The package declares no library dependencies: the binary must not need any.
+if ! LC_ALL=C ldd "$bin" 2>&1 | grep -Eq 'statically linked|not a dynamic executable'; then
+  echo "build-rpm: $bin is not statically linked:" >&2
+  ldd "$bin" >&2 || true
+  exit 1
+fi
+
+out=${RPM_OUT:-$TARGET_DIR/generate-rpm}
+mkdir -p "$out"
+cargo generate-rpm --target "$TARGET" -o "$out" "$@" >&2
+rpm_file=$(ls -t "$out"/aops-agent-*.rpm | head -n 1)
+
+if command -v rpmlint >/dev/null 2>&1; then
+  echo "== rpmlint $rpm_file" >&2
+  rpmlint -r rpm/aops-agent.rpmlintrc "$rpm_file" >&2
+else
+  echo "build-rpm: rpmlint is missing (bash ci/setup.sh installs it)" >&2
+  exit 1
+fi
+echo "$rpm_file"
