@@ -13,7 +13,9 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
 if ! cargo generate-rpm --version 2>/dev/null | grep -q "$CGR_VERSION"; then
-  cargo install --locked --version "$CGR_VERSION" cargo-generate-rpm
+  # A debug build of the packaging tool: it compiles in about a third of the time of an optimised
+  # one on two cores and still packs the RPM in a few seconds.
+  cargo install --locked --debug --version "$CGR_VERSION" cargo-generate-rpm
 fi
 
 cargo build --release --locked --target "$TARGET" >&2
