@@ -39,25 +39,43 @@ impl Cpu {
     }
 }
 
+/// What only CPU hotplug can change: read once, then again only when the online or present
+/// list moves. /proc/cpuinfo alone costs tens of microseconds per read on x86, where the kernel
+/// asks every CPU for its current frequency.
+#[derive(Clone)]
+struct Stable {
+    architecture: Option<String>,
+    vendor_id: Option<String>,
+    model_name: Option<String>,
+    caches: BTreeMap<String, String>,
+}
+
 pub fn read(root: &Root) -> Cpu {
-    let cpuinfo = root.read_first_block("/proc/cpuinfo").unwrap_or_default();
-    let fields = first_processor(&cpuinfo);
-    let (vendor_id, model_name) = identity(&fields);
-    // Cache directories come and go only with CPU hotplug, which rewrites the online list.
-    static CACHES: Memo<BTreeMap<String, String>> = Memo::new();
-    let caches = CACHES.get(
-        root.base(),
-        root.read_optional(&format!("{CPU_DIR}/online")),
-        || caches(root),
-    );
-    let cache = |name: &str| caches.get(name).cloned();
+    static STABLE: Memo<Stable> = Memo::new();
+    let present = root.attr(&format!("{CPU_DIR}/present"));
+    let fingerprint = root
+        .read_optional(&format!("{CPU_DIR}/online"))
+        .map(|online| format!("{online}|{}", present.as_deref().unwrap_or("")));
+    let stable = STABLE.get(root.base(), fingerprint, || {
+        let cpuinfo = root.read_first_block("/proc/cpuinfo").unwrap_or_default();
+        let (vendor_id, model_name) = identity(&first_processor(&cpuinfo));
+        Stable {
+            architecture: architecture(root),
+            vendor_id,
+            model_name,
+            caches: caches(root),
+        }
+    });
+    let cache = |name: &str| stable.caches.get(name).cloned();
     Cpu {
-        architecture: architecture(root),
-        core_count: present_count(root)
+        architecture: stable.architecture.clone(),
+        core_count: present
+            .as_deref()
+            .and_then(cpulist_count)
             .or_else(|| count_processors(&root.read("/proc/cpuinfo")?))
             .map(|n| n.to_string()),
-        vendor_id,
-        model_name,
+        vendor_id: stable.vendor_id.clone(),
+        model_name: stable.model_name.clone(),
         l1d_cache: cache("L1d"),
         l1i_cache: cache("L1i"),
         l2_cache: cache("L2"),
@@ -91,13 +109,8 @@ fn uname_machine() -> Option<String> {
     Some(machine.to_string_lossy().into_owned())
 }
 
-/// lscpu's `CPU(s)` is the number of present CPUs.
-fn present_count(root: &Root) -> Option<usize> {
-    let list = root.attr(&format!("{CPU_DIR}/present"))?;
-    cpulist_count(&list)
-}
-
-/// Counts a kernel cpulist such as `0-3,8,10-11`.
+/// Counts a kernel cpulist such as `0-3,8,10-11`; lscpu's `CPU(s)` is the count of the
+/// present list.
 pub fn cpulist_count(list: &str) -> Option<usize> {
     let list = list.trim();
     if list.is_empty() {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::memo::Memo;
 use super::root::Root;
 
 const ENTRY_POINT: &str = "/sys/firmware/dmi/tables/smbios_entry_point";
@@ -71,6 +72,7 @@ impl EntryPoint {
     }
 }
 
+#[derive(Clone)]
 pub struct Table {
     pub entry: EntryPoint,
     data: Vec<u8>,
@@ -92,13 +94,19 @@ pub fn load(root: &Root) -> Option<Table> {
             return None;
         }
     };
-    match root.read_bytes(TABLE) {
-        Ok(data) => Some(Table { entry, data }),
-        Err(e) => {
-            crate::debug!("host facts: no SMBIOS table ({TABLE}: {e})");
-            None
+    // Firmware tables do not change while the system runs; the entry point, which locates and
+    // sizes them, stands for the whole table.
+    static TABLES: Memo<Option<Table>> = Memo::new();
+    let fingerprint = ep.iter().map(|b| format!("{b:02x}")).collect();
+    TABLES.get(root.base(), Some(fingerprint), || {
+        match root.read_bytes(TABLE) {
+            Ok(data) => Some(Table { entry, data }),
+            Err(e) => {
+                crate::debug!("host facts: no SMBIOS table ({TABLE}: {e})");
+                None
+            }
         }
-    }
+    })
 }
 
 /// One structure: its formatted area and the string set after it.
