@@ -140,15 +140,42 @@ fn wrong_token_is_1201_on_every_endpoint_and_logged_without_the_token() {
     }
     a.wait_for_log("wrong access token", std::time::Duration::from_secs(5));
     let log = a.log_text();
-    assert!(
-        log.contains("WARNING: rejected /v1/agent/host/info"),
-        "{log}"
-    );
+    assert!(log.contains("WARNING: rejected /v1/agent/"), "{log}");
     assert!(
         !log.contains("guess-1234"),
         "the presented token must never be logged"
     );
     assert!(!log.contains(TOKEN), "the real token must never be logged");
+}
+
+/// A burst of rejected requests is logged as a few lines that count the rest.
+#[test]
+fn rejections_are_logged_at_most_once_a_second_with_a_count() {
+    let a = Agent::start();
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < std::time::Duration::from_millis(1500) {
+        let r = a.request("GET", "/v1/agent/host/info", Some("stale"), None);
+        assert_eq!(r.code(), 1201);
+        sent += 1;
+    }
+    let r = a.request("GET", "/v1/agent/plugin/info", Some("stale"), None);
+    assert_eq!(r.code(), 1201);
+    sent += 1;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = a.request("GET", "/v1/agent/plugin/info", Some("stale"), None);
+    assert_eq!(r.code(), 1201);
+    sent += 1;
+    a.wait_for_log(
+        "more rejected since the last such line",
+        std::time::Duration::from_secs(5),
+    );
+    let log = a.log_text();
+    let lines = log.matches("WARNING: rejected ").count();
+    assert!(
+        (2..=4).contains(&lines) && sent > 20,
+        "{sent} rejections gave {lines} lines:\n{log}"
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::envelope::{self, problem, Body, TOKEN_ERROR};
+use super::rejections;
 use super::shape::{self, Endpoint};
 use super::MAX_BODY;
 use crate::api::{self, Ctx};
@@ -136,7 +137,7 @@ async fn route(ctx: Arc<Ctx>, peer: SocketAddr, req: Request<Incoming>) -> Outco
             } else {
                 "wrong access token".to_string()
             };
-            crate::warning!("rejected {} from {}: {}", route.path, peer, why);
+            rejections::note(|| format!("rejected {} from {}: {}", route.path, peer, why));
             return Outcome {
                 response: envelope::envelope(TOKEN_ERROR, None),
                 code: Some(TOKEN_ERROR),
