@@ -70,6 +70,22 @@ impl Systemd for Fake {
             .collect())
     }
 
+    fn loaded_states(&self, units: &[&str]) -> Result<Vec<(String, String)>, SystemdError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("list-units {}", units.join(",")));
+        let known = self.units.lock().unwrap();
+        Ok(units
+            .iter()
+            .filter_map(|u| {
+                let m = known.get(*u)?;
+                let state = m.get("ActiveState").cloned().unwrap_or_default();
+                Some((u.to_string(), state))
+            })
+            .collect())
+    }
+
     fn start(&self, unit: &str) -> Result<(), SystemdError> {
         self.job("start", unit, Some("active"))
     }

@@ -120,6 +120,9 @@ mod tests {
         fn show(&self, _: &[&str], _: &[&str]) -> Result<Vec<UnitProps>, SystemdError> {
             unreachable!()
         }
+        fn loaded_states(&self, _: &[&str]) -> Result<Vec<(String, String)>, SystemdError> {
+            unreachable!()
+        }
         fn start(&self, _: &str) -> Result<(), SystemdError> {
             unreachable!()
         }

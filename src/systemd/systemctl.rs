@@ -166,6 +166,19 @@ fn wait_bounded(mut child: Child, timeout: Duration) -> Option<(ExitStatus, Stri
     }
 }
 
+/// `UNIT LOAD ACTIVE SUB DESCRIPTION` lines; a failed unit may carry a leading marker (`●`).
+fn parse_list_units(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace().skip_while(|w| !w.contains('.'));
+            let unit = words.next()?;
+            let _load = words.next()?;
+            let active = words.next()?;
+            Some((unit.to_string(), active.to_string()))
+        })
+        .collect()
+}
+
 fn kill(mut child: Child) -> Option<(ExitStatus, String, String)> {
     let _ = child.kill();
     let _ = child.wait();
@@ -190,6 +203,21 @@ impl Systemd for Systemctl {
             });
         }
         Ok(blocks)
+    }
+
+    fn loaded_states(&self, units: &[&str]) -> Result<Vec<(String, String)>, SystemdError> {
+        let mut args = vec![
+            "list-units",
+            "--all",
+            "--plain",
+            "--no-legend",
+            "--no-pager",
+            "--full",
+            "--",
+        ];
+        args.extend_from_slice(units);
+        let text = self.run(&args, self.show_timeout)?;
+        Ok(parse_list_units(&text))
     }
 
     fn start(&self, unit: &str) -> Result<(), SystemdError> {
@@ -253,6 +281,23 @@ mod tests {
             std::fs::read_to_string(&args).unwrap().trim(),
             "show -p Id,LoadState -- gala-gopher.service ssh.service cron.service nosuch.service"
         );
+    }
+
+    #[test]
+    fn list_units_lines_give_unit_and_active_state() {
+        // As systemd 252 prints `list-units --all --plain --no-legend` (one unit failed).
+        let text = "dbus.service             loaded active   running D-Bus System Message Bus\n\
+                    \u{25cf} nginx.service    loaded failed   failed  A high performance web server\n\
+                    mysql.service            not-found inactive dead  mysql.service\n";
+        assert_eq!(
+            parse_list_units(text),
+            [
+                ("dbus.service".to_string(), "active".to_string()),
+                ("nginx.service".to_string(), "failed".to_string()),
+                ("mysql.service".to_string(), "inactive".to_string()),
+            ]
+        );
+        assert!(parse_list_units("").is_empty());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! A stand-in `systemctl` for integration tests: a bash script that keeps unit state in a
-//! directory (one file per property), answers `show` in systemd's format, runs start, stop and
+//! directory (one file per property), answers `show` and `list-units` in systemd's format, runs start, stop and
 //! try-restart, and logs every invocation so tests can count the processes a request spawned.
 #![allow(dead_code)]
 
@@ -44,6 +44,11 @@ show)
             fi
             echo "$p=$v"
         done
+    done ;;
+list-units)
+    for u in "${units[@]}"; do
+        [ -d "$dir/units/$u" ] || continue
+        printf '%s loaded %s running stand-in\n' "$u" "$(cat "$dir/units/$u/ActiveState")"
     done ;;
 start|stop|try-restart)
     u="${units[0]}"
