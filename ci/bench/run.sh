@@ -161,6 +161,12 @@ for e in "${ENDPOINTS[@]}"; do
   sample procs_per_request "$(python3 -c "print($n / 20)")" "$name"
 done
 
+# Requests of a finished run that were still queued for the worker threads are still answered
+# (wrk has hung up); wait until a request through the same queue comes back before the next run.
+settle() {
+  curl -sS -m 120 -o /dev/null -H "access_token: $TOKEN" "http://127.0.0.1:$PORT/v1/agent/host/info"
+}
+
 say "== wrk: ${RUNS} runs of ${SECS} s per endpoint and connection count"
 peak=0
 for e in "${ENDPOINTS[@]}"; do
@@ -169,8 +175,9 @@ for e in "${ENDPOINTS[@]}"; do
     threads=2
     [ "$conns" = 1 ] && threads=1
     for run in $(seq 1 "$RUNS"); do
+      settle
       line=$(BENCH_METHOD=$method BENCH_PATH=$path BENCH_TOKEN=$token BENCH_BODY=$body \
-        BENCH_BODY2=$body2 wrk -t "$threads" -c "$conns" -d "${SECS}s" -s "$HERE/wrk.lua" \
+        BENCH_BODY2=$body2 wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout 20s -s "$HERE/wrk.lua" \
         "http://127.0.0.1:$PORT" | sed -n 's/^BENCH //p')
       [ -n "$line" ] || { say "wrk printed no result for $name at $conns connections"; exit 1; }
       read -r reqs dur p50 p99 errs < <(python3 -c '
