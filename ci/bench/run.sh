@@ -37,6 +37,10 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/aops-bench.XXXXXX")
 SAMPLES=$WORK/samples.jsonl
 cleanup() {
   local rc=$?
+  if [ "$rc" != 0 ] && [ -n "$CT_PID" ]; then
+    say "bench failed; the agent's journal:"
+    ct journalctl --no-pager -n 40 -u aops-agent.service -u aops-agent.socket >&2 || true
+  fi
   container_stop || true
   rm -rf "$WORK"
   exit "$rc"
@@ -110,6 +114,8 @@ sample rpm_bytes "$(stat -c %s "$RPM")"
 say "== cold and warm start"
 for i in $(seq 1 $((RUNS * 3))); do
   ct systemctl stop aops-agent.service 2>/dev/null
+  # Starting it this often would trip systemd's start limit (5 in 10 s) and fail the socket.
+  ct systemctl reset-failed aops-agent.service aops-agent.socket
   sample cold_ms "$(python3 "$HERE/firstbyte.py" 127.0.0.1 "$PORT" "$TOKEN")"
   sleep 0.2
   sample warm_ms "$(python3 "$HERE/firstbyte.py" 127.0.0.1 "$PORT" "$TOKEN")"
