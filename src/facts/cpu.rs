@@ -93,20 +93,10 @@ fn architecture(root: &Root) -> Option<String> {
         }
     }
     if root.is_live() {
-        return uname_machine();
+        return super::root::uname().map(|u| u.machine);
     }
     crate::debug!("host facts: no /proc/sys/kernel/arch under the facts root");
     None
-}
-
-fn uname_machine() -> Option<String> {
-    // SAFETY: uname fills the zeroed struct we own; the fields are NUL-terminated.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return None;
-    }
-    let machine = unsafe { std::ffi::CStr::from_ptr(u.machine.as_ptr()) };
-    Some(machine.to_string_lossy().into_owned())
 }
 
 /// Counts a kernel cpulist such as `0-3,8,10-11`; lscpu's `CPU(s)` is the count of the

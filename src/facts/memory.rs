@@ -24,11 +24,14 @@ fn online_bytes(root: &Root) -> Option<u64> {
     // The kernel adds a block's pages to MemTotal when it goes online and takes them away when
     // it goes offline: while MemTotal stands still, so does the number of online blocks.
     static ONLINE: Memo<Option<u64>> = Memo::new();
-    let witness = root.read_optional("/proc/meminfo").and_then(|m| {
-        m.lines()
-            .find(|l| l.starts_with("MemTotal:"))
-            .map(str::to_string)
-    });
+    let witness = match root.is_live() {
+        true => super::root::total_ram().map(|b| b.to_string()),
+        false => root.read_optional("/proc/meminfo").and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .map(str::to_string)
+        }),
+    };
     ONLINE.get(root.base(), witness, || count_online(root))
 }
 

@@ -48,7 +48,10 @@ fn unquote(v: &str) -> String {
 }
 
 pub fn kernel(root: &Root) -> Option<String> {
-    let release = root.attr("/proc/sys/kernel/osrelease")?;
+    let release = match root.is_live() {
+        true => super::root::uname().map(|u| u.release)?,
+        false => root.attr("/proc/sys/kernel/osrelease")?,
+    };
     (!release.is_empty()).then(|| kernel_version(&release).to_string())
 }
 

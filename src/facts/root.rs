@@ -135,6 +135,45 @@ fn read_file(path: &Path) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The running kernel's machine and release, from uname(2): one syscall where the /proc files
+/// would cost an open, a read and a close each request.
+pub struct Uname {
+    pub machine: String,
+    pub release: String,
+}
+
+pub fn uname() -> Option<Uname> {
+    // SAFETY: uname fills the zeroed struct we own; the fields are NUL-terminated.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    let field = |f: &[libc::c_char]| {
+        // SAFETY: a NUL-terminated field of the struct above.
+        unsafe { std::ffi::CStr::from_ptr(f.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    Some(Uname {
+        machine: field(&u.machine),
+        release: field(&u.release),
+    })
+}
+
+/// Total usable RAM in bytes from sysinfo(2), which moves exactly when MemTotal does, without
+/// the cost of generating /proc/meminfo.
+pub fn total_ram() -> Option<u64> {
+    // SAFETY: sysinfo fills the zeroed struct we own.
+    let mut si: libc::sysinfo = unsafe { std::mem::zeroed() };
+    if unsafe { libc::sysinfo(&mut si) } != 0 {
+        return None;
+    }
+    // c_ulong is 32 bits on some targets: widen before multiplying.
+    #[allow(clippy::useless_conversion)]
+    let total = u64::from(si.totalram);
+    total.checked_mul(u64::from(si.mem_unit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
