@@ -26,12 +26,12 @@ source "$REPO/ci/e2e/container.sh"
 say() { printf '%s\n' "$*" >&2; }
 
 bash ci/setup.sh
-for tool in wrk strace; do
-  command -v "$tool" >/dev/null || {
-    say "bench: installing $tool"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
-  }
-done
+# wrk only for the bench (ci/setup.sh already brings strace for the tests).
+if ! command -v wrk >/dev/null; then
+  say "bench: installing wrk"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aops-bench.XXXXXX")
 SAMPLES=$WORK/samples.jsonl
