@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the static (musl) aops_agent and the aops-agent RPM, then lints the RPM.
-# Installs what it needs when absent: the musl target and cargo-generate-rpm.
+# Installs what it needs when absent: the musl target, musl-gcc and cargo-generate-rpm.
 #   bash ci/build-rpm.sh [extra cargo-generate-rpm options, e.g. -s 'release = "2"']
 # RPM_OUT=DIR puts the RPM there (default: $CARGO_TARGET_DIR/generate-rpm). Prints the path of
 # the RPM on its last line.
@@ -12,6 +12,14 @@ CGR_VERSION=0.21.0
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
+# The allocator is C, compiled for musl by musl-gcc.
+if ! command -v musl-gcc >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null
+  else
+    dnf install -y -q musl-gcc >/dev/null
+  fi
+fi
 if ! cargo generate-rpm --version 2>/dev/null | grep -q "$CGR_VERSION"; then
   # A debug build of the packaging tool: it compiles in about a third of the time of an optimised
   # one on two cores and still packs the RPM in a few seconds.

@@ -15,6 +15,7 @@ DEB_PACKAGES=(
   rpm                # rpm -qp checks of the built package; rpmbuild for the e2e base fixture
   rpmlint
   gcc
+  musl-tools         # musl-gcc: builds the allocator (C) into the static musl binary
   curl
   iproute2
   strace             # proves host/info spawns no process
@@ -33,6 +34,8 @@ if command -v apt-get >/dev/null 2>&1; then
 elif command -v dnf >/dev/null 2>&1; then
   dnf install -y -q systemd systemd-container debootstrap util-linux dmidecode libconfig-devel \
     rpm rpmlint gcc curl iproute strace >/dev/null
+  # The allocator is C: the static musl build needs a musl C compiler where the distribution has one.
+  dnf install -y -q musl-gcc >/dev/null 2>&1 || echo "setup: no musl-gcc package; the musl build needs one" >&2
 fi
 
 # PyPI's libconf: the second reference libconfig reader of the gala-gopher editor tests.

@@ -3,6 +3,7 @@
 #[macro_use]
 pub mod log;
 
+pub mod allocator;
 pub mod api;
 pub mod atomic_file;
 pub mod cli;

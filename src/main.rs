@@ -4,7 +4,11 @@ use aops_agent::cli::{self, Command};
 use aops_agent::config::Config;
 use aops_agent::{generator, log, register, server};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    aops_agent::allocator::tune();
     // The same binary is the systemd generator, installed as a symlink under that name.
     if generator::invoked_as_generator(std::env::args_os().next().as_ref()) {
         return generator::main(std::env::args_os().skip(1).collect());
