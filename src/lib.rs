@@ -14,6 +14,7 @@ pub mod files;
 pub mod generator;
 pub mod gopher;
 pub mod http;
+pub mod json_kind;
 pub mod register;
 pub mod server;
 pub mod systemd;

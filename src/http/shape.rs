@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::api::Call;
+use crate::json_kind::type_name;
 
 /// Which endpoint a request reached, after routing by path and method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,17 +67,6 @@ fn json(body: &[u8]) -> Result<Value, String> {
         return Err("Request body is empty; a JSON body is required".into());
     }
     serde_json::from_slice(body).map_err(|e| format!("Request body is not valid JSON: {e}"))
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn string_array(body: &[u8], unique: bool) -> Result<Vec<String>, String> {

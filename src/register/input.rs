@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::cli::RegisterSource;
+use crate::json_kind::type_name;
 
 /// A registration object that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,17 +69,6 @@ fn read_file(path: &Path) -> Result<String, InputError> {
         file: path.display().to_string(),
         reason: e.to_string(),
     })
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 const STRING: &str = "a non-empty string";
