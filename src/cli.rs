@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::config;
+use crate::register::RegisterSource;
 
 pub const USAGE: &str = "\
 Usage: aops_agent [-c PATH] start
@@ -53,13 +54,6 @@ Example:
 
 On success it prints "Agent Register Success" and saves the token to the token file
 (/etc/aops/agent_token.json unless agent.conf sets [agent] token_file)."#;
-
-/// Where the registration object comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RegisterSource {
-    File(PathBuf),
-    Inline(String),
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {

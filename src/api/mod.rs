@@ -26,19 +26,11 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(config: Config) -> Ctx {
         Ctx {
-            sysroot: sysroot_from_env(),
+            sysroot: crate::facts::root::sysroot_from_env(),
             tokens: TokenStore::new(&config.token_file),
             plugins: plugin::PluginState::new(&config),
             config,
         }
-    }
-}
-
-/// `AOPS_AGENT_SYSROOT` points the fact readers at a recorded tree (tests); default `/`.
-pub fn sysroot_from_env() -> PathBuf {
-    match std::env::var_os("AOPS_AGENT_SYSROOT") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => PathBuf::from("/"),
     }
 }
 

@@ -7,6 +7,15 @@ use std::path::{Path, PathBuf};
 /// No fact file is anywhere near this; a bound keeps a strange file from costing memory.
 const MAX_FILE: usize = 16 << 20;
 
+/// `AOPS_AGENT_SYSROOT` points the fact readers at a recorded tree (tests); default `/`.
+/// Host facts and the registration's host identity are both read under it.
+pub fn sysroot_from_env() -> PathBuf {
+    match std::env::var_os("AOPS_AGENT_SYSROOT") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from("/"),
+    }
+}
+
 pub struct Root {
     base: PathBuf,
 }

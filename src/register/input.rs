@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::cli::RegisterSource;
+use super::RegisterSource;
 use crate::json_kind::type_name;
 
 /// A registration object that passed every check.

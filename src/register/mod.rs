@@ -8,12 +8,19 @@ pub mod identity;
 pub mod input;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::cli::RegisterSource;
 use crate::conf_edit;
 use crate::config::Config;
+
+/// Where the registration object comes from: `-f FILE` or `-d JSON`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterSource {
+    File(PathBuf),
+    Inline(String),
+}
 
 /// The commands that make a changed `[agent] port` take effect (the socket unit is generated
 /// from agent.conf).
@@ -29,7 +36,7 @@ pub struct Registered {
 /// Runs the registration; `Err` is the line printed after "Agent Register Fail".
 pub fn run(config: &Config, source: &RegisterSource) -> Result<Registered, String> {
     let input = input::load(source).map_err(|e| e.to_string())?;
-    let host_id = identity::host_id(&crate::api::sysroot_from_env())?;
+    let host_id = identity::host_id(&crate::facts::root::sysroot_from_env())?;
     let address = display_address(&input.manager_ip, input.manager_port);
     let manager = resolve(&input.manager_ip, input.manager_port, &address)?;
     let public_ip = identity::public_ip(manager)
