@@ -2,14 +2,13 @@
 //! process is killed, so a hung systemd (or D-Bus) cannot hold a request forever.
 
 use std::fmt;
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use super::show::{self, UnitProps};
 use super::Systemd;
+use crate::process::{self, RunError};
 
 /// Where the `systemctl` program is taken from; integration tests point it at a stand-in.
 pub const PROGRAM_ENV: &str = "AOPS_AGENT_SYSTEMCTL";
@@ -17,6 +16,8 @@ pub const PROGRAM_ENV: &str = "AOPS_AGENT_SYSTEMCTL";
 pub const SHOW_TIMEOUT: Duration = Duration::from_secs(5);
 /// Start and stop wait for the job to finish; units may take a while, but not forever.
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(30);
+/// `show` of a few units is a few kilobytes; far more is not an answer to what was asked.
+const MAX_OUTPUT: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SystemdError {
@@ -76,30 +77,27 @@ impl Systemctl {
 
     fn run(&self, args: &[&str], timeout: Duration) -> Result<String, SystemdError> {
         let command = format!("{} {}", self.program.display(), args.join(" "));
-        let child = Command::new(&self.program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        let mut cmd = Command::new(&self.program);
+        cmd.args(args)
             // Keep systemctl from paging or asking on a terminal it does not have.
             .env("SYSTEMD_PAGER", "")
-            .env("SYSTEMD_COLORS", "0")
-            .spawn()
-            .map_err(|e| SystemdError::Spawn {
+            .env("SYSTEMD_COLORS", "0");
+        let done = process::run(&mut cmd, timeout, MAX_OUTPUT).map_err(|e| match e {
+            RunError::Spawn(e) => SystemdError::Spawn {
                 program: self.program.display().to_string(),
                 reason: e.to_string(),
-            })?;
-        let (status, stdout, stderr) =
-            wait_bounded(child, timeout).ok_or_else(|| SystemdError::Timeout {
+            },
+            RunError::Timeout => SystemdError::Timeout {
                 command: command.clone(),
                 after: timeout,
-            })?;
-        if status.success() {
-            return Ok(stdout);
+            },
+        })?;
+        if done.status.success() {
+            return Ok(done.stdout);
         }
-        let mut reason = stderr.trim().to_string();
+        let mut reason = done.stderr.trim().to_string();
         if reason.is_empty() {
-            reason = status.to_string();
+            reason = done.status.to_string();
         }
         Err(SystemdError::Failed { command, reason })
     }
@@ -107,62 +105,6 @@ impl Systemctl {
     fn job(&self, verb: &str, unit: &str) -> Result<(), SystemdError> {
         self.run(&["--no-ask-password", verb, unit], self.job_timeout)
             .map(|_| ())
-    }
-}
-
-/// Collects the child's output and exit status, or kills it once `timeout` has passed.
-/// The pipes are drained by threads so a chatty child cannot block on a full pipe.
-fn wait_bounded(mut child: Child, timeout: Duration) -> Option<(ExitStatus, String, String)> {
-    let deadline = Instant::now() + timeout;
-    let (tx, rx) = mpsc::channel();
-    for (which, pipe) in [
-        (
-            0,
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-        (
-            1,
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            let _ = tx.send((which, buf));
-        });
-    }
-    drop(tx);
-    let mut out = [Vec::new(), Vec::new()];
-    for _ in 0..2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((which, buf)) => out[which] = buf,
-            Err(_) => return kill(child),
-        }
-    }
-    // Both pipes are closed: the child has exited or is about to.
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let [o, e] = out;
-                return Some((
-                    status,
-                    String::from_utf8_lossy(&o).into_owned(),
-                    String::from_utf8_lossy(&e).into_owned(),
-                ));
-            }
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
-            _ => return kill(child),
-        }
     }
 }
 
@@ -177,12 +119,6 @@ fn parse_list_units(text: &str) -> Vec<(String, String)> {
             Some((unit.to_string(), active.to_string()))
         })
         .collect()
-}
-
-fn kill(mut child: Child) -> Option<(ExitStatus, String, String)> {
-    let _ = child.kill();
-    let _ = child.wait();
-    None
 }
 
 impl Systemd for Systemctl {
@@ -239,6 +175,7 @@ mod tests {
     use crate::systemd::fake::Scratch;
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
+    use std::time::Instant;
 
     /// A program in `dir` that runs `body` as a shell script, standing in for systemctl.
     fn program(dir: &Path, body: &str) -> PathBuf {
