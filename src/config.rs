@@ -16,7 +16,11 @@ pub const DEFAULT_PATH: &str = "/etc/aops/agent.conf";
 pub const DEFAULT_IP: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 12000;
 pub const DEFAULT_TOKEN_FILE: &str = "/etc/aops/agent_token.json";
-pub const DEFAULT_GOPHER_CONFIG: &str = "/opt/gala-gopher/gala-gopher.conf";
+/// Where gala-gopher keeps its configuration, newest layout first (1.0.2 moved it to /etc).
+pub const GOPHER_CONFIG_CANDIDATES: &[&str] = &[
+    "/etc/gala-gopher/gala-gopher.conf",
+    "/opt/gala-gopher/gala-gopher.conf",
+];
 pub const DEFAULT_LOG_DIR: &str = "/var/log/aops";
 pub const DEFAULT_MAX_BYTES: u64 = 31_457_280;
 pub const DEFAULT_BACKUP_COUNT: u32 = 40;
@@ -28,7 +32,10 @@ pub struct Config {
     pub ip: IpAddr,
     pub port: u16,
     pub token_file: PathBuf,
-    pub gopher_config_path: PathBuf,
+    /// `[gopher] config_path` as set; `None` means "discover it" (`gopher::discover`).
+    pub gopher_config_path: Option<PathBuf>,
+    /// `[gopher] control`: how probes are switched.
+    pub gopher_control: GopherControl,
     pub log_level: Level,
     /// Kept for compatibility with the file-based logging of earlier agents; unused.
     pub log_dir: PathBuf,
@@ -43,7 +50,8 @@ impl Config {
             ip: DEFAULT_IP.parse().expect("default ip"),
             port: DEFAULT_PORT,
             token_file: PathBuf::from(DEFAULT_TOKEN_FILE),
-            gopher_config_path: PathBuf::from(DEFAULT_GOPHER_CONFIG),
+            gopher_config_path: None,
+            gopher_control: GopherControl::Auto,
             log_level: Level::Info,
             log_dir: PathBuf::from(DEFAULT_LOG_DIR),
             max_bytes: DEFAULT_MAX_BYTES,
@@ -103,8 +111,19 @@ impl Config {
                 absolute(&v).ok_or_else(|| bad("agent", "token_file", &v, "an absolute path"))?;
         }
         if let Some(v) = get("gopher", "config_path") {
-            c.gopher_config_path =
-                absolute(&v).ok_or_else(|| bad("gopher", "config_path", &v, "an absolute path"))?;
+            c.gopher_config_path = Some(
+                absolute(&v).ok_or_else(|| bad("gopher", "config_path", &v, "an absolute path"))?,
+            );
+        }
+        if let Some(v) = get("gopher", "control") {
+            c.gopher_control = GopherControl::parse(&v).ok_or_else(|| {
+                bad(
+                    "gopher",
+                    "control",
+                    &v,
+                    "one of auto, file, gopher-ctl, rest",
+                )
+            })?;
         }
         if let Some(v) = get("log", "log_level") {
             c.log_level = v.parse().map_err(|_| {
@@ -131,6 +150,39 @@ impl Config {
                 .map_err(|_| bad("log", "backup_count", &v, "a whole number"))?;
         }
         Ok(c)
+    }
+}
+
+/// How the agent switches gala-gopher's probes: by the generation it detects, or as told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GopherControl {
+    Auto,
+    /// 1.x: `switch` values in gala-gopher.conf, then a restart.
+    File,
+    /// 2.x: the `gopher-ctl` program.
+    GopherCtl,
+    /// 2.x: gala-gopher's REST API.
+    Rest,
+}
+
+impl GopherControl {
+    pub fn parse(v: &str) -> Option<GopherControl> {
+        Some(match v.to_ascii_lowercase().as_str() {
+            "auto" => GopherControl::Auto,
+            "file" => GopherControl::File,
+            "gopher-ctl" => GopherControl::GopherCtl,
+            "rest" => GopherControl::Rest,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GopherControl::Auto => "auto",
+            GopherControl::File => "file",
+            GopherControl::GopherCtl => "gopher-ctl",
+            GopherControl::Rest => "rest",
+        }
     }
 }
 
@@ -222,7 +274,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.ip.to_string(), "0.0.0.0");
         assert_eq!(c.port, 12001);
-        assert_eq!(c.gopher_config_path, PathBuf::from("/etc/gg.conf"));
+        assert_eq!(c.gopher_config_path, Some(PathBuf::from("/etc/gg.conf")));
+        assert_eq!(c.gopher_control, GopherControl::Auto);
         assert_eq!(c.log_level, Level::Debug);
         assert_eq!((c.max_bytes, c.backup_count), (1, 2));
     }
@@ -249,5 +302,24 @@ mod tests {
         assert!(e.contains("[log] log_level = \"loud\""), "{e}");
         assert!(parse("[agent]\nip=host.example\n").is_err());
         assert!(parse("[agent]\ntoken_file=relative.json\n").is_err());
+        let e = parse("[gopher]\ncontrol=dbus\n").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/x/agent.conf: [gopher] control = \"dbus\" is invalid: expected one of auto, file, gopher-ctl, rest"
+        );
+    }
+
+    #[test]
+    fn every_control_is_accepted() {
+        for (v, want) in [
+            ("auto", GopherControl::Auto),
+            ("file", GopherControl::File),
+            ("gopher-ctl", GopherControl::GopherCtl),
+            ("REST", GopherControl::Rest),
+        ] {
+            let c = parse(&format!("[gopher]\ncontrol = {v}\n")).unwrap();
+            assert_eq!(c.gopher_control, want);
+            assert_eq!(GopherControl::parse(want.name()), Some(want));
+        }
     }
 }

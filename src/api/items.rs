@@ -3,7 +3,6 @@
 use serde_json::{json, Map, Value};
 
 use super::{plugin, ApiError, Ctx, Outcome, Reply};
-use crate::gopher;
 
 pub const STATES: &[&str] = &["on", "off", "auto"];
 
@@ -62,31 +61,18 @@ fn change_plugin(
         crate::info!("collect/items/change: unsupported plugin {plugin:?}");
         return all_fail();
     }
-    if !plugin::is_installed(ctx, plugin) {
+    let Some(unit) = plugin::installed_unit(ctx, plugin) else {
         crate::info!("collect/items/change: {plugin} is not installed");
         return all_fail();
+    };
+    let applied = ctx.gopher.apply(&unit, items);
+    for (name, why) in &applied.reasons {
+        crate::warning!("collect/items/change: {plugin} probe {name} not switched: {why}");
     }
-    let path = &ctx.config.gopher_config_path;
-    match gopher::apply_switches(path, items) {
-        Ok(result) => {
-            if result.changed {
-                crate::info!(
-                    "{}: switched {} for {plugin}",
-                    path.display(),
-                    result.success.join(", ")
-                );
-                plugin::schedule_restart(ctx);
-            }
-            (result.success, result.failure)
-        }
-        Err(e) => {
-            crate::warning!(
-                "collect/items/change: {} left as it was: {e}",
-                path.display()
-            );
-            all_fail()
-        }
+    if applied.restart_owed {
+        plugin::schedule_restart(ctx);
     }
+    (applied.success, applied.failure)
 }
 
 #[cfg(test)]
@@ -123,7 +109,11 @@ mod tests {
         let fake = Arc::new(Fake::default());
         let dir = temp("items-absent");
         let ctx = ctx_with(fake.clone(), &dir);
-        std::fs::write(&ctx.config.gopher_config_path, "probes = ();\n").unwrap();
+        std::fs::write(
+            ctx.config.gopher_config_path.as_ref().unwrap(),
+            "probes = ();\n",
+        )
+        .unwrap();
         let v = resp(
             &ctx,
             json!({"gala-gopher": {"tcp": "on", "redis": "auto"}, "nginx": {"x": "off"}}),
@@ -134,7 +124,7 @@ mod tests {
                    "nginx": {"success": [], "failure": ["x"]}})
         );
         assert_eq!(
-            std::fs::read_to_string(&ctx.config.gopher_config_path).unwrap(),
+            std::fs::read_to_string(ctx.config.gopher_config_path.as_ref().unwrap()).unwrap(),
             "probes = ();\n"
         );
         assert!(fake.calls().iter().all(|c| !c.starts_with("try-restart")));

@@ -21,6 +21,7 @@ pub struct Ctx {
     pub sysroot: PathBuf,
     pub tokens: TokenStore,
     pub plugins: plugin::PluginState,
+    pub gopher: crate::gopher::Gopher,
 }
 
 impl Ctx {
@@ -29,6 +30,7 @@ impl Ctx {
             sysroot: crate::facts::root::sysroot_from_env(),
             tokens: TokenStore::new(&config.token_file),
             plugins: plugin::PluginState::new(&config),
+            gopher: crate::gopher::Gopher::new(&config),
             config,
         }
     }

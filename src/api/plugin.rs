@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, Ctx, Outcome, Reply};
 use crate::config::Config;
-use crate::gopher;
+use crate::gopher::{self, UnitView};
 use crate::systemd::restart::{self, Restarter};
 use crate::systemd::{cgroup, value, Systemctl, Systemd, UnitProps};
 
@@ -122,37 +122,56 @@ pub fn stop(ctx: &Ctx, plugin: &str) -> Outcome {
     Ok(Reply::Success(None))
 }
 
+/// What probe control needs of the unit's properties (`ActiveState`, `ExecStop`).
+pub fn unit_view(props: &UnitProps) -> UnitView {
+    UnitView {
+        running: matches!(props.active_state(), Some("active" | "reloading")),
+        // `ExecStop=` is empty for a unit without one, `{ path=... }` otherwise.
+        saves_at_stop: props.get("ExecStop").is_some_and(|v| !v.trim().is_empty()),
+    }
+}
+
+/// The plugin's unit as probe control sees it; `None` when the unit is not installed. When
+/// systemd cannot be asked, the answer is `None` too (and the journal says why): nothing is
+/// done to a unit we cannot see.
+pub fn installed_unit(ctx: &Ctx, plugin: &str) -> Option<UnitView> {
+    if !SUPPORTED.contains(&plugin) {
+        return None;
+    }
+    let unit = unit_of(plugin);
+    match ctx
+        .plugins
+        .systemd()
+        .show(&[&unit], &["LoadState", "ActiveState", "ExecStop"])
+    {
+        Ok(blocks) => blocks.first().filter(|p| !p.not_found()).map(unit_view),
+        Err(e) => {
+            crate::warning!("cannot tell whether {unit} is installed: {e}");
+            None
+        }
+    }
+}
+
 /// Asks for gala-gopher to be restarted (if it runs) so a configuration change takes effect.
 /// Restarts are coalesced: a burst of changes must not trip systemd's start limit.
 pub fn schedule_restart(ctx: &Ctx) {
     ctx.plugins.restarter.schedule();
 }
 
-/// Whether the plugin's systemd unit is installed on this host. When systemd cannot be asked,
-/// the answer is no (and the journal says why): nothing is done to a unit we cannot see.
-pub fn is_installed(ctx: &Ctx, plugin: &str) -> bool {
-    if !SUPPORTED.contains(&plugin) {
-        return false;
-    }
-    let unit = unit_of(plugin);
-    match ctx.plugins.systemd().show(&[&unit], &["LoadState"]) {
-        Ok(blocks) => blocks.first().is_some_and(|p| !p.not_found()),
-        Err(e) => {
-            crate::warning!("cannot tell whether {unit} is installed: {e}");
-            false
-        }
-    }
-}
-
 pub fn info(ctx: &Ctx) -> Outcome {
     let mut list = Vec::with_capacity(SUPPORTED.len());
     for plugin in SUPPORTED {
         let props = show_one(ctx, &unit_of(plugin), INFO_PROPS)?;
+        let items = if props.not_found() {
+            Vec::new()
+        } else {
+            ctx.gopher.list(&unit_view(&props))
+        };
         list.push(plugin_entry(
             plugin,
             &props,
             &ctx.sysroot,
-            &ctx.config.gopher_config_path,
+            collect_items(items),
             cgroup::monotonic_usec(),
         ));
     }
@@ -164,7 +183,7 @@ pub fn plugin_entry(
     plugin: &str,
     props: &UnitProps,
     sysroot: &Path,
-    gopher_config: &Path,
+    collect_items: Value,
     now_usec: u64,
 ) -> Value {
     if props.not_found() {
@@ -181,7 +200,7 @@ pub fn plugin_entry(
         "plugin_name": plugin,
         "is_installed": true,
         "status": props.active_state(),
-        "collect_items": collect_items(gopher_config),
+        "collect_items": collect_items,
         "resource": [
             {"name": "cpu", "current_value": cpu_now,
              "limit_value": value::cpu_quota(props.get("CPUQuotaPerSecUSec"))},
@@ -217,21 +236,14 @@ fn current_usage(
     (cpu, mem.map(value::megabytes))
 }
 
-/// The probes of the configuration file; `[]` when it is missing or does not parse.
-fn collect_items(path: &Path) -> Value {
-    match gopher::read_probes(path) {
-        Ok(probes) => probes
-            .into_iter()
-            .map(|p| {
-                json!({"probe_name": p.name, "probe_status": p.switch,
-                       "support_auto": p.support_auto})
-            })
-            .collect(),
-        Err(e) => {
-            crate::warning!("no probes listed from {}: {e}", path.display());
-            json!([])
-        }
-    }
+fn collect_items(probes: Vec<gopher::Probe>) -> Value {
+    probes
+        .into_iter()
+        .map(|p| {
+            json!({"probe_name": p.name, "probe_status": p.switch,
+                   "support_auto": p.support_auto})
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -242,9 +254,10 @@ pub(crate) mod tests {
 
     pub(crate) fn ctx_with(fake: Arc<Fake>, dir: &Path) -> Ctx {
         let mut config = Config::defaults(&dir.join("agent.conf"));
-        config.gopher_config_path = dir.join("gala-gopher.conf");
+        config.gopher_config_path = Some(dir.join("gala-gopher.conf"));
         Ctx {
             tokens: TokenStore::new(&dir.join("token.json")),
+            gopher: gopher::Gopher::with_candidates(&config, Vec::new()),
             sysroot: dir.join("root"),
             plugins: PluginState::with_systemd(fake, Duration::from_millis(1)),
             config,
@@ -324,7 +337,7 @@ pub(crate) mod tests {
             stop(&ctx, "gala-gopher"),
             Err(ApiError::NotInstalled(_))
         ));
-        assert!(!is_installed(&ctx, "gala-gopher"));
+        assert!(installed_unit(&ctx, "gala-gopher").is_none());
         assert!(fake.calls().iter().all(|c| c.starts_with("show ")));
     }
 
@@ -382,13 +395,7 @@ pub(crate) mod tests {
             ("CPUQuotaPerSecUSec", "200ms"),
             ("MemoryHigh", "41943040"),
         ]);
-        let v = plugin_entry(
-            "gala-gopher",
-            &p,
-            &dir,
-            &dir.join("none.conf"),
-            1_005_000_000,
-        );
+        let v = plugin_entry("gala-gopher", &p, &dir, json!([]), 1_005_000_000);
         assert_eq!(
             v,
             json!({"plugin_name": "gala-gopher", "is_installed": true, "status": "active",
@@ -432,7 +439,7 @@ pub(crate) mod tests {
             ("MemoryHigh", "infinity"),
         ]);
         // 2 s of CPU over 100 s: 2.0%.
-        let v = plugin_entry("gala-gopher", &p, &dir, &dir.join("none.conf"), 101_000_000);
+        let v = plugin_entry("gala-gopher", &p, &dir, json!([]), 101_000_000);
         assert_eq!(
             v["resource"],
             json!([{"name": "cpu", "current_value": "2.0%", "limit_value": null},
@@ -452,13 +459,7 @@ pub(crate) mod tests {
             ("CPUQuotaPerSecUSec", "1.500000s"),
             ("MemoryHigh", "1073741824"),
         ]);
-        let v = plugin_entry(
-            "gala-gopher",
-            &p,
-            &dir,
-            &dir.join("none.conf"),
-            1_005_000_000,
-        );
+        let v = plugin_entry("gala-gopher", &p, &dir, json!([]), 1_005_000_000);
         assert_eq!(v["status"], "failed");
         assert_eq!(
             v["resource"],

@@ -1,20 +1,37 @@
-//! gala-gopher's configuration: a lossless libconfig document and the probe rules.
+//! gala-gopher probe control, for every generation in the field.
 //!
-//! Interface used by the handlers (api/plugin.rs, api/items.rs):
-//! - [`read_probes`]: the probes listed in the file, for plugin/info;
-//! - [`apply_switches`]: edit `switch` values in place, atomically, one change at a time.
+//! The handlers (api/plugin.rs, api/items.rs) see one interface, [`Gopher`] (control.rs): list
+//! the probes with their states, apply changes, and whether a restart is owed. Behind it, the
+//! generation is detected on each call (discover.rs) and one backend does the work:
+//! - file.rs, gala-gopher 1.x: a lossless libconfig document (document, lexer, scalar), the
+//!   probe rules (probes.rs) and a locked atomic rewrite (store.rs), then a restart;
+//! - dynamic.rs, gala-gopher 2.x, through a [`channel::Channel`]: gopher-ctl (ctl.rs) or REST
+//!   (rest.rs), with probes.init (probes_init.rs) while gala-gopher is stopped.
 //!
-//! Both block: `apply_switches` flushes the file and its directory to disk and may wait up to
-//! 10 s for a change made by another process, so an async caller runs it on a blocking thread.
+//! Everything here blocks (files flushed to disk, external programs, HTTP), so an async caller
+//! runs it on a blocking thread.
 //!
 //! `@include` lines are kept as written but not followed: probes listed only in an included
 //! file are not seen (gala-gopher's shipped files have none).
 
+pub mod backend;
+pub mod catalogue;
+pub mod channel;
+pub mod control;
+pub mod ctl;
+pub mod discover;
 pub mod document;
+pub mod dynamic;
+pub mod file;
 pub mod lexer;
 pub mod probes;
+pub mod probes_init;
+pub mod rest;
 pub mod scalar;
 pub mod store;
+
+pub use backend::{Applied, UnitView};
+pub use control::{Found, Gopher};
 
 use std::fmt;
 use std::path::Path;
