@@ -379,6 +379,356 @@ impl Backend for Dynamic<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gopher::fake_channel::FakeGopher;
+    use crate::systemd::fake::Scratch;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    const RUNNING: UnitView = UnitView {
+        running: true,
+        saves_at_stop: true,
+    };
+    const RUNNING_NO_SAVE: UnitView = UnitView {
+        running: true,
+        saves_at_stop: false,
+    };
+    const STOPPED: UnitView = UnitView {
+        running: false,
+        saves_at_stop: true,
+    };
+
+    struct Setup {
+        dir: Scratch,
+        learned: Mutex<Option<Vec<String>>>,
+    }
+
+    impl Setup {
+        fn new(tag: &str) -> Setup {
+            Setup {
+                dir: Scratch::new(&format!("dynamic-{tag}")),
+                learned: Mutex::new(None),
+            }
+        }
+
+        fn on<'a>(&'a self, channel: &'a FakeGopher) -> Dynamic<'a> {
+            Dynamic {
+                channel,
+                probes_init: self.dir.join("probes.init"),
+                custom: self.dir.join("gala-gopher-custom.json"),
+                learned: &self.learned,
+            }
+        }
+
+        fn init(&self) -> String {
+            std::fs::read_to_string(self.dir.join("probes.init")).unwrap()
+        }
+
+        fn write_init(&self, text: &str) {
+            std::fs::write(self.dir.join("probes.init"), text).unwrap();
+        }
+    }
+
+    fn items(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    fn listed(probes: &[Probe]) -> Vec<(String, String)> {
+        probes
+            .iter()
+            .map(|p| (p.name.clone(), p.switch.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_running_build_lists_the_names_it_answers_for_then_custom_probes() {
+        let s = Setup::new("list");
+        let g = FakeGopher::with(&["baseinfo", "tcp", "io", "redis_sli", "mine"]);
+        g.configure("tcp", json!({"state": "running"}));
+        g.configure("io", json!({"state": "stopped"}));
+        std::fs::write(
+            s.dir.join("gala-gopher-custom.json"),
+            r#"{"mine": {}, "bad name": {}}"#,
+        )
+        .unwrap();
+        let list = s.on(&g).list(&RUNNING);
+        assert_eq!(
+            listed(&list),
+            [
+                ("baseinfo".into(), "off".into()),
+                ("tcp".into(), "on".into()),
+                ("io".into(), "off".into()),
+                ("redis_sli".into(), "off".into()),
+                ("mine".into(), "off".into()),
+            ]
+        );
+        assert!(list.iter().all(|p| !p.support_auto));
+        // Every known name was asked once, and nothing was changed.
+        assert_eq!(
+            g.calls.lock().unwrap().len(),
+            catalogue::all_names().count() + 1
+        );
+        assert!(g.sets().is_empty());
+        // Stopped, the same build's names are listed with probes.init's states.
+        s.write_init("# header\nio {\"state\":\"running\"}\n");
+        assert_eq!(
+            listed(&s.on(&g).list(&STOPPED)),
+            [
+                ("baseinfo".into(), "off".into()),
+                ("tcp".into(), "off".into()),
+                ("io".into(), "on".into()),
+                ("redis_sli".into(), "off".into()),
+                ("mine".into(), "off".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stopped_gala_gopher_never_seen_running_lists_the_built_in_names() {
+        let s = Setup::new("list-stopped");
+        let g = FakeGopher::builtin();
+        s.write_init("sched {\"state\":\"running\"}\nbogus {}\n");
+        let list = s.on(&g).list(&STOPPED);
+        assert_eq!(list.len(), catalogue::BUILTIN.len() + 1);
+        assert_eq!(
+            listed(&list).last().unwrap(),
+            &("sched".into(), "on".into())
+        );
+        assert!(
+            g.calls.lock().unwrap().is_empty(),
+            "a stopped gala-gopher was asked"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_daemon_lists_probes_init() {
+        let s = Setup::new("list-down");
+        let g = FakeGopher {
+            down: true,
+            ..FakeGopher::builtin()
+        };
+        s.write_init("tcp {\"state\":\"running\"}\n");
+        let list = s.on(&g).list(&RUNNING);
+        assert_eq!(list.len(), catalogue::BUILTIN.len());
+        assert!(listed(&list).contains(&("tcp".into(), "on".into())));
+    }
+
+    #[test]
+    fn never_configured_on_sends_every_sub_item_and_an_empty_blacklist() {
+        let s = Setup::new("on-new");
+        let g = FakeGopher {
+            needs_snoopers_or_blacklist: true,
+            ..FakeGopher::builtin()
+        };
+        let a = s.on(&g).apply(
+            &RUNNING,
+            &items(&[("tcp", "on"), ("jvm", "on"), ("ksli", "on")]),
+        );
+        assert_eq!(a.success, ["tcp", "jvm", "ksli"], "{:?}", a.reasons);
+        assert_eq!(
+            g.sets(),
+            [
+                "set tcp {\"blacklist\":{},\"cmd\":{\"probe\":[\"tcp_abnormal\",\"tcp_rtt\",\
+                 \"tcp_windows\",\"tcp_srtt\",\"tcp_rate\",\"tcp_sockbuf\",\"tcp_stats\",\
+                 \"tcp_delay\"]},\"state\":\"running\"}",
+                "set jvm {\"blacklist\":{},\"state\":\"running\"}",
+                "set ksli {\"state\":\"running\"}",
+            ]
+        );
+        assert_eq!(g.state("tcp").as_deref(), Some("running"));
+        assert!(
+            !s.dir.join("probes.init").exists(),
+            "2.0.2 saves at stop itself"
+        );
+        assert!(!a.restart_owed);
+    }
+
+    #[test]
+    fn configured_probes_get_only_a_state_and_settled_ones_no_call() {
+        let s = Setup::new("on-configured");
+        let g = FakeGopher::builtin();
+        g.configure(
+            "io",
+            json!({"cmd": {"probe": ["io_err"]}, "state": "stopped"}),
+        );
+        g.configure(
+            "proc",
+            json!({"cmd": {"probe": ["proc_io"]}, "state": "running"}),
+        );
+        g.configure(
+            "tcp",
+            json!({"cmd": {"probe": ["tcp_rtt"]}, "snoopers": {"proc_id": [7]},
+                                  "state": "running"}),
+        );
+        let a = s.on(&g).apply(
+            &RUNNING,
+            &items(&[("io", "on"), ("proc", "on"), ("tcp", "off"), ("l7", "off")]),
+        );
+        assert_eq!(a.success, ["io", "proc", "tcp", "l7"], "{:?}", a.reasons);
+        assert_eq!(
+            g.sets(),
+            [
+                "set io {\"state\":\"running\"}",
+                "set tcp {\"state\":\"stopped\"}",
+            ]
+        );
+        // Keys left out kept their values.
+        assert_eq!(
+            g.probes.lock().unwrap()["tcp"]["snoopers"],
+            json!({"proc_id": [7]})
+        );
+    }
+
+    #[test]
+    fn auto_and_unknown_names_fail_without_a_call() {
+        let s = Setup::new("bad-items");
+        let g = FakeGopher::builtin();
+        let a = s.on(&g).apply(
+            &RUNNING,
+            &items(&[("tcp", "auto"), ("nosuch", "on"), ("../tcp", "off")]),
+        );
+        assert_eq!(a.failure, ["tcp", "nosuch", "../tcp"]);
+        assert!(a.reasons[0].1.contains("auto"), "{:?}", a.reasons);
+        assert!(g.calls.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn sub_items_an_older_build_lacks_are_dropped_and_the_document_sent_again() {
+        for dot in [false, true] {
+            let s = Setup::new("drop-sub");
+            let g = FakeGopher {
+                lacks: vec!["proc_pygc", "proc_ioctl"],
+                dot,
+                ..FakeGopher::builtin()
+            };
+            let a = s.on(&g).apply(&RUNNING, &items(&[("proc", "on")]));
+            assert_eq!(a.success, ["proc"], "{:?}", a.reasons);
+            let sets = g.sets();
+            assert_eq!(sets.len(), 3, "{sets:#?}");
+            assert!(
+                sets[0].contains("\"proc_ioctl\",\"proc_pygc\"]"),
+                "{}",
+                sets[0]
+            );
+            assert!(!sets[1].contains("proc_ioctl") && sets[1].contains("\"proc_pygc\"]"));
+            assert_eq!(
+                sets[2],
+                "set proc {\"blacklist\":{},\"cmd\":{\"probe\":[\"proc_syscall\",\"proc_fs\",\
+                 \"proc_dns\",\"proc_io\",\"proc_pagecache\",\"proc_net\",\"proc_offcpu\"]},\
+                 \"state\":\"running\"}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_every_sub_item_refused_the_document_goes_once_more_without_cmd() {
+        let s = Setup::new("no-subs");
+        let g = FakeGopher {
+            lacks: catalogue::sub_items("sli").to_vec(),
+            ..FakeGopher::builtin()
+        };
+        let a = s.on(&g).apply(&RUNNING, &items(&[("sli", "on")]));
+        assert_eq!(a.success, ["sli"], "{:?}", a.reasons);
+        let sets = g.sets();
+        assert_eq!(sets.len(), catalogue::sub_items("sli").len() + 1);
+        assert_eq!(
+            sets.last().unwrap(),
+            "set sli {\"blacklist\":{},\"state\":\"running\"}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_that_is_not_about_sub_items_fails_the_item_with_the_message() {
+        let s = Setup::new("refused");
+        let g = FakeGopher {
+            refuse: Some("tcp must have snoopers".into()),
+            ..FakeGopher::builtin()
+        };
+        let a = s.on(&g).apply(&RUNNING, &items(&[("tcp", "on")]));
+        assert_eq!(a.failure, ["tcp"]);
+        assert!(
+            a.reasons[0].1.ends_with(": tcp must have snoopers"),
+            "{:?}",
+            a.reasons
+        );
+        assert_eq!(
+            g.sets().len(),
+            1,
+            "sent again after a refusal it cannot fix"
+        );
+    }
+
+    #[test]
+    fn without_exec_stop_a_live_change_is_also_recorded_in_probes_init() {
+        let s = Setup::new("record");
+        s.write_init("# keep me\r\nio {\"state\":\"running\"}\r\n");
+        let g = FakeGopher::builtin();
+        g.configure(
+            "io",
+            json!({"cmd": {"probe": ["io_err"]}, "state": "running"}),
+        );
+        let a = s
+            .on(&g)
+            .apply(&RUNNING_NO_SAVE, &items(&[("io", "off"), ("jvm", "on")]));
+        assert_eq!(a.success, ["io", "jvm"], "{:?}", a.reasons);
+        assert_eq!(
+            s.init(),
+            "# keep me\r\nio {\"cmd\":{\"probe\":[\"io_err\"]},\"state\":\"stopped\"}\r\n\
+             jvm {\"blacklist\":{},\"state\":\"running\"}\n"
+        );
+    }
+
+    #[test]
+    fn stopped_changes_edit_existing_lines_only() {
+        let s = Setup::new("stopped");
+        let before = "# Configure in this file\ntcp {\"cmd\":{\"probe\":[\"tcp_rtt\"]}, \"state\":\"stopped\"}\n\
+                      io {\"state\":\"running\"}\n";
+        s.write_init(before);
+        let path = s.dir.join("probes.init");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::chown(&path, Some(4242), Some(4343)).unwrap();
+        let g = FakeGopher::builtin();
+        let a = s.on(&g).apply(
+            &STOPPED,
+            &items(&[("tcp", "on"), ("io", "on"), ("jvm", "off"), ("l7", "on")]),
+        );
+        assert_eq!(a.success, ["tcp", "io", "jvm"]);
+        assert_eq!(a.failure, ["l7"]);
+        assert!(
+            a.reasons[0].1.contains("start gala-gopher"),
+            "{:?}",
+            a.reasons
+        );
+        assert_eq!(
+            s.init(),
+            "# Configure in this file\ntcp {\"cmd\":{\"probe\":[\"tcp_rtt\"]},\"state\":\"running\"}\n\
+             io {\"state\":\"running\"}\n"
+        );
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (meta.mode() & 0o7777, meta.uid(), meta.gid()),
+            (0o640, 4242, 4343)
+        );
+        assert!(
+            g.calls.lock().unwrap().is_empty(),
+            "a stopped gala-gopher was called"
+        );
+    }
+
+    #[test]
+    fn stopped_without_probes_init_off_succeeds_and_on_fails_writing_nothing() {
+        let s = Setup::new("stopped-none");
+        let g = FakeGopher::builtin();
+        let a = s
+            .on(&g)
+            .apply(&STOPPED, &items(&[("tcp", "off"), ("io", "on")]));
+        assert_eq!(
+            (a.success, a.failure),
+            (vec!["tcp".to_string()], vec!["io".to_string()])
+        );
+        assert!(!s.dir.join("probes.init").exists());
+    }
 
     #[test]
     fn the_refused_sub_item_is_read_from_either_wording() {

@@ -22,6 +22,8 @@ pub mod ctl;
 pub mod discover;
 pub mod document;
 pub mod dynamic;
+#[cfg(test)]
+pub mod fake_channel;
 pub mod file;
 pub mod lexer;
 pub mod probes;
