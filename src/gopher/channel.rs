@@ -51,6 +51,34 @@ pub trait Channel: Sync {
     fn set(&self, probe: &str, doc: &str) -> Result<Answer, ChannelError>;
 }
 
+/// Reads through one channel and changes through another: REST for the many reads of a
+/// listing, gopher-ctl for changes. A read that cannot reach the first goes to the second.
+pub struct Split<'a> {
+    pub reads: &'a dyn Channel,
+    pub changes: &'a dyn Channel,
+}
+
+impl Channel for Split<'_> {
+    fn describe(&self) -> String {
+        format!(
+            "{} (reads through {})",
+            self.changes.describe(),
+            self.reads.describe()
+        )
+    }
+
+    fn get(&self, probe: &str) -> Result<Answer, ChannelError> {
+        match self.reads.get(probe) {
+            Err(ChannelError::Unreachable(_)) => self.changes.get(probe),
+            other => other,
+        }
+    }
+
+    fn set(&self, probe: &str, doc: &str) -> Result<Answer, ChannelError> {
+        self.changes.set(probe, doc)
+    }
+}
+
 /// gala-gopher's replies to a set: `{"result": "success"|"failed", "message": "..."}`.
 /// Anything else that parses is not a reply to a set; text that does not parse (a reply cut
 /// at gala-gopher's 128-byte buffer) is `None`, and the caller goes by what it knows besides.

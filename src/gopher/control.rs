@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::backend::{Applied, Backend, UnitView};
+use super::channel::Split;
 use super::ctl::{self, GopherCtl};
 use super::discover::{self, Facts, Generation};
 use super::dynamic::Dynamic;
@@ -35,6 +36,8 @@ pub struct Found {
     pub generation: Generation,
     /// Set when agent.conf named a configuration that is not there.
     pub warning: Option<String>,
+    /// With gopher-ctl: the REST API probes are read through, where it is on.
+    pub reads: Option<discover::RestTarget>,
 }
 
 struct NoControl(String);
@@ -94,18 +97,28 @@ impl Gopher {
             gopher_ctl: &program,
             gopher_ctl_exists: executable(&program),
         });
+        let reads = match (&generation, &parsed) {
+            (Generation::GopherCtl(_), Ok(doc)) => discover::rest_reads(doc),
+            _ => None,
+        };
         let found = Found {
             config: located.path,
             generation,
             warning: located.warning,
+            reads,
         };
         self.tell(&found);
         found
     }
 
     fn tell(&self, f: &Found) {
+        let reads = f
+            .reads
+            .as_ref()
+            .map(|t| format!(", probes read through REST at {t}"))
+            .unwrap_or_default();
         let line = format!(
-            "gala-gopher probe control: {} (configuration {}, [gopher] control = {})",
+            "gala-gopher probe control: {}{reads} (configuration {}, [gopher] control = {})",
             f.generation,
             f.config.display(),
             self.control.name()
@@ -149,7 +162,16 @@ impl Gopher {
             }),
             Generation::GopherCtl(program) => {
                 let ctl = GopherCtl::new(program.clone(), self.call_timeout);
-                run(&dynamic(&ctl))
+                match &found.reads {
+                    Some(target) => {
+                        let rest = self.rest(target);
+                        run(&dynamic(&Split {
+                            reads: &*rest,
+                            changes: &ctl,
+                        }))
+                    }
+                    None => run(&dynamic(&ctl)),
+                }
             }
             Generation::Rest(target) => {
                 let rest = self.rest(target);
