@@ -196,7 +196,15 @@ impl Dynamic<'_> {
             Answer::Accepted => return Err("gala-gopher answered a read as a change".into()),
         };
         let running = state_of(&current) == Some("running");
-        let configured = matches!(state_of(&current), Some("running" | "stopped"));
+        // A probe a refused change created shows `stopped` without sub-items (2.0.2): it still
+        // needs its whole configuration.
+        let no_subs = current
+            .get("cmd")
+            .and_then(|c| c.get("probe"))
+            .and_then(Value::as_array)
+            .map_or(true, |a| a.is_empty());
+        let configured = matches!(state_of(&current), Some("running" | "stopped"))
+            && (!no_subs || catalogue::sub_items(name).is_empty());
         if running == on {
             return Ok(());
         }
@@ -561,16 +569,30 @@ mod tests {
             json!({"cmd": {"probe": ["tcp_rtt"]}, "snoopers": {"proc_id": [7]},
                                   "state": "running"}),
         );
+        // What a refused change leaves behind on 2.0.2: stopped, with no sub-item.
+        g.configure("hw", json!({"state": "stopped"}));
         let a = s.on(&g).apply(
             &RUNNING,
-            &items(&[("io", "on"), ("proc", "on"), ("tcp", "off"), ("l7", "off")]),
+            &items(&[
+                ("io", "on"),
+                ("proc", "on"),
+                ("tcp", "off"),
+                ("l7", "off"),
+                ("hw", "on"),
+            ]),
         );
-        assert_eq!(a.success, ["io", "proc", "tcp", "l7"], "{:?}", a.reasons);
+        assert_eq!(
+            a.success,
+            ["io", "proc", "tcp", "l7", "hw"],
+            "{:?}",
+            a.reasons
+        );
         assert_eq!(
             g.sets(),
             [
                 "set io {\"state\":\"running\"}",
                 "set tcp {\"state\":\"stopped\"}",
+                "set hw {\"cmd\":{\"probe\":[\"hw_nic\",\"hw_mem\"]},\"state\":\"running\"}",
             ]
         );
         // Keys left out kept their values.

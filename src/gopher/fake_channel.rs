@@ -131,7 +131,7 @@ impl Channel for FakeGopher {
             .get("cmd")
             .and_then(|c| c.get("probe"))
             .and_then(Value::as_array)
-            .is_none_or(|a| a.is_empty());
+            .map_or(true, |a| a.is_empty());
         if merged.get("state").and_then(Value::as_str) == Some("running") && has_subs && subs_empty
         {
             return Ok(Answer::Refused(format!(
