@@ -168,6 +168,102 @@ mod tests {
         assert_eq!(refusal(500, ""), "HTTP 500");
     }
 
+    /// A server answering each connection with `reply`, recording what it was sent.
+    fn serve(reply: &'static [u8]) -> (RestTarget, std::sync::mpsc::Receiver<Vec<u8>>) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { return };
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                // Headers, then the body Content-Length announces.
+                loop {
+                    let n = c.read(&mut buf).unwrap_or(0);
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length: ")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + len || n == 0 {
+                            break;
+                        }
+                    } else if n == 0 {
+                        break;
+                    }
+                }
+                let _ = tx.send(got);
+                let _ = c.write_all(reply);
+            }
+        });
+        let target = RestTarget {
+            host: "127.0.0.1".parse().unwrap(),
+            port,
+            https: false,
+        };
+        (target, rx)
+    }
+
+    #[test]
+    fn a_reply_cut_at_gala_gophers_buffer_is_judged_by_its_status() {
+        // 127 bytes of a failure message: no longer JSON.
+        const CUT: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 127\r\n\r\n\
+{ \"result\": \"failed\", \"message\":\"unsupported probe range: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+        let (target, rx) = serve(CUT);
+        let r = Rest::new(target, Duration::from_secs(2));
+        match r.set("proc", "{\"state\":\"running\"}").unwrap() {
+            Answer::Refused(m) => assert!(m.starts_with("HTTP 400: { \"result\""), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let sent = String::from_utf8(rx.recv().unwrap()).unwrap();
+        assert!(sent.starts_with("PUT /proc HTTP/1.1\r\n"), "{sent}");
+        assert!(
+            sent.to_ascii_lowercase()
+                .contains("content-type: application/x-www-form-urlencoded\r\n"),
+            "{sent}"
+        );
+        assert!(
+            sent.ends_with("\r\n\r\njson={\"state\":\"running\"}"),
+            "{sent}"
+        );
+
+        const CUT_OK: &[u8] =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\n{ \"result\": \"succes";
+        let (target, _rx) = serve(CUT_OK);
+        let r = Rest::new(target, Duration::from_secs(2));
+        assert_eq!(r.set("io", "{}").unwrap(), Answer::Accepted);
+    }
+
+    #[test]
+    fn a_silent_server_is_a_timeout_and_a_closed_port_unreachable() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t = RestTarget {
+            host: "127.0.0.1".parse().unwrap(),
+            port,
+            https: false,
+        };
+        let started = std::time::Instant::now();
+        let e = Rest::new(t.clone(), Duration::from_millis(300))
+            .get("tcp")
+            .unwrap_err();
+        assert!(matches!(e, ChannelError::Timeout(_)), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        drop(l);
+        let e = Rest::new(t, Duration::from_millis(300))
+            .get("tcp")
+            .unwrap_err();
+        assert!(matches!(e, ChannelError::Unreachable(_)), "{e:?}");
+    }
+
     #[test]
     fn https_is_refused_before_any_connection() {
         let r = Rest::new(
