@@ -62,7 +62,11 @@ fn change_plugin(
         return all_fail();
     }
     let Some(unit) = plugin::installed_unit(ctx, plugin) else {
-        crate::info!("collect/items/change: {plugin} is not installed");
+        let names: Vec<&str> = items.iter().map(|(n, _)| n.as_str()).collect();
+        crate::warning!(
+            "collect/items/change: {plugin} is not installed: {} not switched",
+            names.join(", ")
+        );
         return all_fail();
     };
     let applied = ctx.gopher.apply(&unit, items);
