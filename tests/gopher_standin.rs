@@ -1075,3 +1075,66 @@ fn libevent_answers_other_methods_with_its_own_501_page() {
     assert_eq!(text.matches("HTTP/1.1 ").count(), 2, "{text}");
     assert!(text.ends_with("{ \"result\": \"failed\", \"message\":\"url not found\" }\n"));
 }
+
+#[test]
+fn twenty_concurrent_changes_of_distinct_probes_are_all_answered_and_applied() {
+    let dir = TempDir::new("gs-many");
+    let g = start("2.0.2", &dir);
+    let names: Vec<&str> = [
+        "baseinfo",
+        "virt",
+        "flamegraph",
+        "l7",
+        "tcp",
+        "socket",
+        "io",
+        "proc",
+        "jvm",
+        "postgre_sli",
+        "opengauss_sli",
+        "nginx",
+        "lvs",
+        "kafka",
+        "tprofiling",
+        "hw",
+        "ksli",
+        "container",
+        "sermant",
+        "sli",
+    ]
+    .to_vec();
+    // Ten through gopher-ctl (one client at a time on a backlog of 5, as gala-gopher's command
+    // server takes them), ten over REST, all at once.
+    std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let g = &g;
+                s.spawn(move || {
+                    let doc = format!("{{\"params\":{{\"report_period\":{}}}}}", i + 1);
+                    if i % 2 == 0 {
+                        let o = g.ctl(&["probe", "set", name, &doc], &[]);
+                        (o.status.code(), stdout(&o))
+                    } else {
+                        let r = put(g, &format!("/{name}"), &doc);
+                        (Some(0), r.text())
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            let (code, out) = h.join().unwrap();
+            assert_eq!(code, Some(0));
+            assert_eq!(
+                out,
+                "{ \"result\": \"success\", \"message\":\"New config takes effect\" }\n"
+            );
+        }
+    });
+    let state = g.live_state();
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(state[name]["params"]["report_period"], i + 1, "{name}");
+    }
+    assert_eq!(g.changes().len(), 20);
+}

@@ -26,6 +26,7 @@ import os
 import signal
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -909,7 +910,12 @@ def ctl_call(path, request):
     if len(os.fsencode(path)) >= 108:
         return 255, ("The socket path(%s) is too long\n" % path).encode()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(60)  # SetSockTimeout: SOCK_TIMEOUT_SEC
+    # SetSockTimeout: SOCK_TIMEOUT_SEC on a blocking socket. A blocking connect waits while the
+    # server's backlog (5) is full, as gopher-ctl's does; a socket with a Python timeout would
+    # be non-blocking and fail at once with EAGAIN instead.
+    timeout = struct.pack("ll", 60, 0)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
     try:
         s.connect(path)
     except OSError as e:
