@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end suite: the aops-agent RPM under a real systemd, in a booted Debian 12 container.
-#   bash ci/e2e/run.sh            build the RPMs (ci/build-rpm.sh), boot, run steps 1-7
+#   bash ci/e2e/run.sh            build the RPMs (ci/build-rpm.sh), boot, run steps 1-8
 #   E2E_STEPS="1 2 3" bash ...    run only some steps (each needs the ones before it that set up
 #                                 state: 1 installs; 6 removes, so it runs last)
 # Every step is a named check; all run, the summary names those that failed, and the exit status
@@ -12,7 +12,7 @@ cd "$REPO"
 # shellcheck source=container.sh
 source "$HERE/container.sh"
 
-STEPS=${E2E_STEPS:-"1 2 3 4 5 7 6"}
+STEPS=${E2E_STEPS:-"1 2 3 4 5 8 7 6"}
 SUITE_START=$(date +%s)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aops-e2e.XXXXXX")
 # Ports inside the container. With its own network namespace (the default) any port will do;
@@ -270,6 +270,34 @@ step_5_plugin() {
   api "$MOVED_IP:$MOVED_PORT" "$TOKEN" plugin || fail "plugin control and probe switching"
 }
 
+step_8_gopher2() {
+  # The host moves to gala-gopher 2.0.2 (its files in /etc/gala-gopher, gopher-ctl, REST, an
+  # ExecStop that saves probe state); the agent must notice without a restart of its own.
+  if [ ! -s "$CT_ROOT/etc/aops/agent_token.json" ]; then
+    printf '{"access_token": "%s"}' "$TOKEN" >"$CT_ROOT/etc/aops/agent_token.json"
+    chmod 600 "$CT_ROOT/etc/aops/agent_token.json"
+  fi
+  ct systemctl stop gala-gopher.service
+  bash "$HERE/stand-ins/gala-gopher2/install.sh" "$CT_ROOT"
+  ct systemctl daemon-reload
+  ct systemctl start gala-gopher.service
+  local addr
+  addr=$(addr_now)
+  api "$addr" "$TOKEN" gopher2-live || fail "gala-gopher 2.x running"
+  expect_match "journal names the generation" "gala-gopher probe control: gopher-ctl .*/etc/gala-gopher/gala-gopher.conf" \
+    "$(agent_journal -o cat)"
+  # The sandbox (ProtectSystem=strict) makes writable only the ReadWritePaths= that existed when
+  # the agent started; /etc/gala-gopher came with gala-gopher 2.x, so the agent starts again, as
+  # it would at the next boot (README, "gala-gopher").
+  ct systemctl restart aops-agent.service
+  ct systemctl stop gala-gopher.service
+  api "$addr" "$TOKEN" gopher2-stopped || fail "gala-gopher 2.x stopped"
+  ct systemctl start gala-gopher.service
+  api "$addr" "$TOKEN" gopher2-replayed || fail "gala-gopher 2.x started again"
+  ! ct journalctl --no-pager -o cat --after-cursor="$STEP_CURSOR" -u aops-agent.service \
+    | grep -q "restarted gala-gopher" || fail "the agent restarted gala-gopher 2.x"
+}
+
 step_7_idle() {
   # The agent has no idle timer: an exit of the service (here a clean SIGTERM, as an idle exit
   # would be) leaves the socket listening, and the next request brings the service back.
@@ -322,7 +350,8 @@ addr_now() { unit_prop aops-agent.socket Listen | sed 's/ (Stream)//'; }
 
 # ---------------------------------------------------------------------------------------------
 declare -A NAMES=([1]=step_1_install [2]=step_2_move_socket [3]=step_3_journal
-  [4]=step_4_register [5]=step_5_plugin [6]=step_6_upgrade_remove [7]=step_7_idle)
+  [4]=step_4_register [5]=step_5_plugin [6]=step_6_upgrade_remove [7]=step_7_idle
+  [8]=step_8_gopher2)
 RESULTS=()
 FAILED=0
 

@@ -86,6 +86,19 @@ fn has_snoopers(doc: &Map<String, Value>) -> bool {
     }
 }
 
+/// A write refused because the directory is read-only to the agent: its sandbox
+/// (`ProtectSystem=strict`) opens only the `ReadWritePaths=` that existed when it started.
+fn writable_hint(why: String) -> String {
+    if why.contains("Read-only file system") {
+        format!(
+            "{why} (a directory created after aops-agent started stays read-only to it: \
+             systemctl restart aops-agent)"
+        )
+    } else {
+        why
+    }
+}
+
 impl Dynamic<'_> {
     fn known(&self, name: &str, custom: &[String]) -> bool {
         is_probe_name(name) && (catalogue::is_known(name) || custom.iter().any(|c| c == name))
@@ -219,7 +232,7 @@ impl Dynamic<'_> {
             // 2.0.0 and 2.0.1 forget run-time changes at a restart unless probes.init has them.
             let mut doc = current;
             doc.extend(sent);
-            if let Err(e) = self.record(name, &doc) {
+            if let Err(e) = self.record(name, &doc).map_err(writable_hint) {
                 crate::warning!(
                     "{name} was switched {} but will not survive a restart of gala-gopher: \
                      {} not updated: {e}",
@@ -326,7 +339,9 @@ impl Dynamic<'_> {
             return no_line();
         }
         match init.with_state(name, state) {
-            Ok(Some(new)) => locked.replace(&new).map_err(|e| e.to_string()),
+            Ok(Some(new)) => locked
+                .replace(&new)
+                .map_err(|e| writable_hint(e.to_string())),
             Ok(None) => Ok(()),
             Err(e @ EditError::Unparsable(_)) => {
                 Err(format!("{}: {e}", self.probes_init.display()))
