@@ -150,11 +150,12 @@ impl Gopher {
 
     fn with_backend<R>(&self, found: &Found, run: impl FnOnce(&dyn Backend) -> R) -> R {
         let dir = found.config.parent().unwrap_or(Path::new("/"));
-        let dynamic = |channel| Dynamic {
+        let dynamic = |channel, older_builds| Dynamic {
             channel,
             probes_init: dir.join("probes.init"),
             custom: dir.join("gala-gopher-custom.json"),
             learned: &self.learned,
+            older_builds,
         };
         match &found.generation {
             Generation::File => run(&file::File {
@@ -165,17 +166,18 @@ impl Gopher {
                 match &found.reads {
                     Some(target) => {
                         let rest = self.rest(target);
-                        run(&dynamic(&Split {
+                        let split = Split {
                             reads: &*rest,
                             changes: &ctl,
-                        }))
+                        };
+                        run(&dynamic(&split, false))
                     }
-                    None => run(&dynamic(&ctl)),
+                    None => run(&dynamic(&ctl, false)),
                 }
             }
             Generation::Rest(target) => {
                 let rest = self.rest(target);
-                run(&dynamic(&*rest))
+                run(&dynamic(&*rest, true))
             }
             Generation::None(why) => run(&NoControl(why.clone())),
         }

@@ -27,6 +27,9 @@ pub struct Dynamic<'a> {
     /// The built-in names the running build answered for last time, listed while it is
     /// stopped (the build cannot be asked then).
     pub learned: &'a Mutex<Option<Vec<String>>>,
+    /// Whether the build may be 2.0.0 or 2.0.1, so their own names are worth asking: not
+    /// where gopher-ctl is installed, which came with 2.0.2.
+    pub older_builds: bool,
 }
 
 /// The top-level keys of gala-gopher-custom.json; none when it is missing or not an object.
@@ -138,7 +141,10 @@ impl Dynamic<'_> {
     }
 
     fn list_running(&self, custom: &[String]) -> Option<Vec<Probe>> {
-        let mut names: Vec<String> = catalogue::all_names().map(str::to_string).collect();
+        let mut names: Vec<String> = catalogue::BUILTIN.iter().map(|s| s.to_string()).collect();
+        if self.older_builds {
+            names.extend(catalogue::OLDER.iter().map(|s| s.to_string()));
+        }
         names.extend(custom.iter().filter(|c| !catalogue::is_known(c)).cloned());
         let answers = self.ask_all(&names);
         let mut out = Vec::new();
@@ -438,6 +444,7 @@ mod tests {
                 probes_init: self.dir.join("probes.init"),
                 custom: self.dir.join("gala-gopher-custom.json"),
                 learned: &self.learned,
+                older_builds: true,
             }
         }
 
