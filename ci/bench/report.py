@@ -70,6 +70,8 @@ def main():
          "≤ 10 ms"),
         ("warm first response on a new connection", get("warm_ms"), " ms", 2, ""),
         ("peak RSS during the 256-connection runs", get("peak_rss_kb"), " kB", 0, "≤ 10 MB"),
+        ("one stand-in `gopher-ctl probe get` (gala-gopher 2.x)", get("gopherctl_get_ms"), " ms",
+         2, ""),
     ]
     for name, st, unit, digits, goal in rows:
         if st:

@@ -141,11 +141,11 @@ ENDPOINTS=(
   "1201 rejection|GET|/v1/agent/host/info|||wrong-token"
 )
 
-say "== processes spawned per request (strace on the service, 20 sequential requests each)"
-for e in "${ENDPOINTS[@]}"; do
-  IFS='|' read -r name method path body body2 token <<<"$e"
-  PID=$(main_pid_host)
-  strace -f -qq -e trace=execve -o "$WORK/strace" -p "$PID" &
+# Successful execve calls in the service's process tree over 20 sequential requests, per request.
+count_procs() { # NAME METHOD PATH BODY BODY2 TOKEN
+  local name=$1 method=$2 path=$3 body=$4 body2=$5 token=$6 pid spid i b n
+  pid=$(main_pid_host)
+  strace -f -qq -e trace=execve -o "$WORK/strace" -p "$pid" &
   spid=$!
   sleep 0.5
   for i in $(seq 1 20); do
@@ -165,6 +165,12 @@ for e in "${ENDPOINTS[@]}"; do
   # Only exec calls that succeeded: a PATH search tries several directories first.
   n=$(grep -c 'execve(.*= 0$' "$WORK/strace" || true)
   sample procs_per_request "$(python3 -c "print($n / 20)")" "$name"
+}
+
+say "== processes spawned per request (strace on the service, 20 sequential requests each)"
+for e in "${ENDPOINTS[@]}"; do
+  IFS='|' read -r name method path body body2 token <<<"$e"
+  count_procs "$name" "$method" "$path" "$body" "$body2" "$token"
 done
 
 # Requests of a finished run that were still queued for the worker threads are still answered
@@ -173,36 +179,45 @@ settle() {
   curl -sS -m 120 -o /dev/null -H "access_token: $TOKEN" "http://127.0.0.1:$PORT/v1/agent/host/info"
 }
 
-say "== wrk: ${RUNS} runs of ${SECS} s per endpoint and connection count"
+# RUNS wrk runs of SECS seconds at CONNS connections; keeps the peak RSS of 256-connection runs.
 peak=0
-for e in "${ENDPOINTS[@]}"; do
-  IFS='|' read -r name method path body body2 token <<<"$e"
-  for conns in 1 16 256; do
-    threads=2
-    [ "$conns" = 1 ] && threads=1
-    for run in $(seq 1 "$RUNS"); do
-      settle
-      line=$(BENCH_METHOD=$method BENCH_PATH=$path BENCH_TOKEN=$token BENCH_BODY=$body \
-        BENCH_BODY2=$body2 wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout 20s -s "$HERE/wrk.lua" \
-        "http://127.0.0.1:$PORT" | sed -n 's/^BENCH //p')
-      [ -n "$line" ] || { say "wrk printed no result for $name at $conns connections"; exit 1; }
-      read -r reqs dur p50 p99 errs < <(python3 -c '
+wrk_runs() { # NAME METHOD PATH BODY BODY2 TOKEN CONNS
+  local name=$1 method=$2 path=$3 body=$4 body2=$5 token=$6 conns=$7 threads=2 run line hwm
+  [ "$conns" = 1 ] && threads=1
+  for run in $(seq 1 "$RUNS"); do
+    settle
+    line=$(BENCH_METHOD=$method BENCH_PATH=$path BENCH_TOKEN=$token BENCH_BODY=$body \
+      BENCH_BODY2=$body2 wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout 20s -s "$HERE/wrk.lua" \
+      "http://127.0.0.1:$PORT" | sed -n 's/^BENCH //p')
+    [ -n "$line" ] || { say "wrk printed no result for $name at $conns connections"; exit 1; }
+    read -r reqs dur p50 p99 errs < <(python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
 print(d["requests"], d["duration_us"], d["p50_us"], d["p99_us"], d["errors"])' "$line")
-      sample rps "$(python3 -c "print(round($reqs / ($dur / 1e6)))")" "$name" "$conns"
-      sample p50_us "$p50" "$name" "$conns"
-      sample p99_us "$p99" "$name" "$conns"
-      sample errors "$errs" "$name" "$conns"
-      if [ "$conns" = 256 ]; then
-        hwm=$(status_kb "$(main_pid_host)" VmHWM)
-        [ "$hwm" -gt "$peak" ] && peak=$hwm
-      fi
-    done
-    say "   $name, $conns connections: done"
+    sample rps "$(python3 -c "print(round($reqs / ($dur / 1e6)))")" "$name" "$conns"
+    sample p50_us "$p50" "$name" "$conns"
+    sample p99_us "$p99" "$name" "$conns"
+    sample errors "$errs" "$name" "$conns"
+    if [ "$conns" = 256 ]; then
+      hwm=$(status_kb "$(main_pid_host)" VmHWM)
+      [ "$hwm" -gt "$peak" ] && peak=$hwm
+    fi
+  done
+  say "   $name, $conns connections: done"
+}
+
+say "== wrk: ${RUNS} runs of ${SECS} s per endpoint and connection count"
+for e in "${ENDPOINTS[@]}"; do
+  IFS='|' read -r name method path body body2 token <<<"$e"
+  for conns in 1 16 256; do
+    wrk_runs "$name" "$method" "$path" "$body" "$body2" "$token" "$conns"
   done
 done
 sample peak_rss_kb "$peak"
+
+# The same two gala-gopher endpoints against gala-gopher 2.x (gopher-ctl, REST).
+# shellcheck source=gopher2.sh
+source "$HERE/gopher2.sh"
 
 machine="$(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(free -g | awk '/^Mem:/ { print $2 }') GiB, kernel $(uname -r)"
 python3 - "$SAMPLES" "$machine" "$RUNS" "$IDLE" <<'PY'
