@@ -74,6 +74,14 @@ impl Systemctl {
         Systemctl::new(program, SHOW_TIMEOUT, JOB_TIMEOUT)
     }
 
+    /// The same program with another bound on queries (`aops_agent check` answers in seconds).
+    pub fn with_query_timeout(self, timeout: Duration) -> Systemctl {
+        Systemctl {
+            show_timeout: timeout,
+            ..self
+        }
+    }
+
     fn run(&self, args: &[&str], timeout: Duration) -> Result<String, SystemdError> {
         let command = format!("{} {}", self.program.display(), args.join(" "));
         let child = Command::new(&self.program)
@@ -112,7 +120,10 @@ impl Systemctl {
 
 /// Collects the child's output and exit status, or kills it once `timeout` has passed.
 /// The pipes are drained by threads so a chatty child cannot block on a full pipe.
-fn wait_bounded(mut child: Child, timeout: Duration) -> Option<(ExitStatus, String, String)> {
+pub(crate) fn wait_bounded(
+    mut child: Child,
+    timeout: Duration,
+) -> Option<(ExitStatus, String, String)> {
     let deadline = Instant::now() + timeout;
     let (tx, rx) = mpsc::channel();
     for (which, pipe) in [
