@@ -7,6 +7,7 @@ pub mod allocator;
 pub mod api;
 pub mod atomic_file;
 pub mod bounded;
+pub mod check;
 pub mod cli;
 pub mod conf_edit;
 pub mod config;
