@@ -35,6 +35,14 @@ if ! LC_ALL=C ldd "$bin" 2>&1 | grep -Eq 'statically linked|not a dynamic execut
   exit 1
 fi
 
+# The man pages are kept as roff source in rpm/man/; the package carries them compressed, as
+# rpm's own build would (-n: no name or time stamp, so the same source gives the same bytes).
+# Always under ./target: Cargo.toml's assets name that path whatever CARGO_TARGET_DIR says.
+mkdir -p target/man
+for page in rpm/man/*.[0-9]; do
+  gzip -9 -n -c "$page" >"target/man/$(basename "$page").gz"
+done
+
 out=${RPM_OUT:-$TARGET_DIR/generate-rpm}
 mkdir -p "$out"
 cargo generate-rpm --target "$TARGET" -o "$out" "$@" >&2
@@ -42,7 +50,7 @@ rpm_file=$(ls -t "$out"/aops-agent-*.rpm | head -n 1)
 
 if command -v rpmlint >/dev/null 2>&1; then
   echo "== rpmlint $rpm_file" >&2
-  rpmlint -r rpm/aops-agent.rpmlintrc "$rpm_file" >&2
+  rpmlint -c rpm/rpmlint.toml -r rpm/aops-agent.rpmlintrc "$rpm_file" >&2
 else
   echo "build-rpm: rpmlint is missing (bash ci/setup.sh installs it)" >&2
   exit 1

@@ -19,6 +19,7 @@ DEB_PACKAGES=(
   curl
   iproute2
   strace             # proves host/info spawns no process
+  man-db             # man --warnings: the man pages render cleanly (tests/man_pages.rs, rpmlint)
 )
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -33,7 +34,7 @@ if command -v apt-get >/dev/null 2>&1; then
   fi
 elif command -v dnf >/dev/null 2>&1; then
   dnf install -y -q systemd systemd-container debootstrap util-linux dmidecode libconfig-devel \
-    rpm rpmlint gcc curl iproute strace >/dev/null
+    rpm rpmlint gcc curl iproute strace man-db >/dev/null
   # The allocator is C: the static musl build needs a musl C compiler where the distribution has one.
   dnf install -y -q musl-gcc >/dev/null 2>&1 || echo "setup: no musl-gcc package; the musl build needs one" >&2
 fi

@@ -10,6 +10,7 @@ use crate::register::RegisterSource;
 pub const USAGE: &str = "\
 Usage: aops_agent [-c PATH] start
        aops_agent [-c PATH] register (-f FILE | -d JSON)
+       aops_agent [-c PATH] check [--json]
        aops_agent -H | --Help
        aops_agent -h | --help
        aops_agent -V | --version";
@@ -19,20 +20,24 @@ aops_agent - the A-Ops agent of this host
 
 Usage: aops_agent [-c PATH] start
        aops_agent [-c PATH] register (-f FILE | -d JSON)
+       aops_agent [-c PATH] check [--json]
 
 Commands:
   start              serve the agent API (systemd starts this through aops-agent.socket)
   register           enroll this host with aops-manager and save the token it returns
+  check              check this host's setup, read-only: one line per check (ok, warn or
+                     FAIL) with the fix; exit status 1 when any check fails
 
 Options:
   -c, --config PATH  agent configuration (default /etc/aops/agent.conf)
   -f FILE            register: read the registration object from FILE
   -d JSON            register: the registration object given inline
+      --json         check: print the report as one JSON object
   -H, --Help         describe the registration object, with an example
   -h, --help         this text
   -V, --version      the agent's version
 
-Logs go to the journal: journalctl -u aops-agent";
+Logs go to the journal: journalctl -u aops-agent. Manual: man aops_agent, man agent.conf";
 
 pub const REGISTER_HELP: &str = r#"Registration object for `aops_agent register -f FILE` or `-d JSON`:
 
@@ -63,6 +68,10 @@ pub enum Command {
     Register {
         config: PathBuf,
         source: RegisterSource,
+    },
+    Check {
+        config: PathBuf,
+        json: bool,
     },
     RegisterHelp,
     Help,
@@ -106,6 +115,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         .opt_value_from_os_str("-f", |s| Ok::<_, String>(PathBuf::from(s)))
         .map_err(usage_err)?;
     let data: Option<String> = args.opt_value_from_str("-d").map_err(usage_err)?;
+    let json = args.contains("--json");
     let sub = args.subcommand().map_err(usage_err)?;
     let rest = args.finish();
     if let Some(extra) = rest.first() {
@@ -116,7 +126,18 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
             format!("unexpected argument '{extra}'")
         }));
     }
+    if json && sub.as_deref() != Some("check") {
+        return Err(UsageError("--json belongs to 'check'".into()));
+    }
     match sub.as_deref() {
+        Some("check") => {
+            if file.is_some() || data.is_some() {
+                return Err(UsageError(
+                    "-f and -d belong to 'register', not 'check'".into(),
+                ));
+            }
+            Ok(Command::Check { config, json })
+        }
         Some("start") => {
             if file.is_some() || data.is_some() {
                 return Err(UsageError(
@@ -184,6 +205,26 @@ mod tests {
         );
         assert!(p(&["register"]).is_err());
         assert!(p(&["register", "-f", "a", "-d", "{}"]).is_err());
+    }
+
+    #[test]
+    fn check_with_and_without_json() {
+        assert_eq!(
+            p(&["check"]),
+            Ok(Command::Check {
+                config: config::DEFAULT_PATH.into(),
+                json: false
+            })
+        );
+        assert_eq!(
+            p(&["--json", "-c", "/a", "check"]),
+            Ok(Command::Check {
+                config: "/a".into(),
+                json: true
+            })
+        );
+        assert!(p(&["start", "--json"]).is_err());
+        assert!(p(&["check", "-f", "x"]).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use aops_agent::cli::{self, Command};
 use aops_agent::config::Config;
-use aops_agent::{generator, log, register, server};
+use aops_agent::{check, generator, log, register, server};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -43,6 +43,16 @@ fn main() -> ExitCode {
                 aops_agent::critical!("{e}");
                 return ExitCode::from(1);
             }
+        }
+        Command::Check { config, json } => {
+            log::init(log::Level::Critical, log::Target::Stderr);
+            let report = check::run(&config, &check::Tools::from_env());
+            if json {
+                println!("{}", check::render::json(&report));
+            } else {
+                print!("{}", check::render::text(&report));
+            }
+            return ExitCode::from(u8::from(report.failed()));
         }
         Command::Register { config, source } => {
             let config = match Config::load(&config) {

@@ -14,7 +14,7 @@ E2E_SUITE=${E2E_SUITE:-bookworm}
 # Give the container its own network namespace (own loopback) unless told otherwise: ports inside
 # can then never collide with whatever the host is running.
 E2E_PRIVATE_NETWORK=${E2E_PRIVATE_NETWORK:-1}
-E2E_PACKAGES=(systemd systemd-sysv dbus rpm dnf createrepo-c python3 curl procps iproute2)
+E2E_PACKAGES=(systemd systemd-sysv dbus rpm dnf createrepo-c python3 curl procps iproute2 man-db)
 
 CT_PID=
 CT_ROOT=

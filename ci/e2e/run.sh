@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end suite: the aops-agent RPM under a real systemd, in a booted Debian 12 container.
-#   bash ci/e2e/run.sh            build the RPMs (ci/build-rpm.sh), boot, run steps 1-8
+#   bash ci/e2e/run.sh            build the RPMs (ci/build-rpm.sh), boot, run steps 1-9
 #   E2E_STEPS="1 2 3" bash ...    run only some steps (each needs the ones before it that set up
 #                                 state: 1 installs; 6 removes, so it runs last)
 # Every step is a named check; all run, the summary names those that failed, and the exit status
@@ -12,7 +12,7 @@ cd "$REPO"
 # shellcheck source=container.sh
 source "$HERE/container.sh"
 
-STEPS=${E2E_STEPS:-"1 2 3 4 5 8 7 6"}
+STEPS=${E2E_STEPS:-"1 2 3 4 5 8 7 9 6"}
 SUITE_START=$(date +%s)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aops-e2e.XXXXXX")
 # Ports inside the container. With its own network namespace (the default) any port will do;
@@ -314,6 +314,48 @@ step_7_idle() {
   [ "$(unit_prop aops-agent.service MainPID)" != "$pid" ] || fail "same MainPID after the exit"
 }
 
+step_9_check() {
+  # Registered (step 4; a token as it would leave one when run without it).
+  if [ ! -s "$CT_ROOT/etc/aops/agent_token.json" ]; then
+    say "  (no token from step 4: writing one)"
+    printf '{"access_token": "%s"}' "$TOKEN" >"$CT_ROOT/etc/aops/agent_token.json"
+    chmod 600 "$CT_ROOT/etc/aops/agent_token.json"
+  fi
+  local out rc addr ip port
+  addr=$(addr_now)
+  ip=${addr%:*} port=${addr##*:}
+  rc=0; out=$(ct aops_agent check 2>&1) || rc=$?
+  say "  aops_agent check (exit $rc):"
+  sed 's/^/  | /' <<<"$out" >&2
+  expect_eq "check exits 0 after install and registration" 0 "$rc"
+  expect_match "check: registered" "^ok +token +/etc/aops/agent_token.json: registered" "$out"
+  expect_match "check: socket address" "^(ok|warn) +socket.address +aops-agent.socket listens on $addr, as /etc/aops/agent.conf says" "$out"
+  ! grep -qF "$TOKEN" <<<"$out" || fail "check printed the token"
+  ct aops_agent check --json | ct python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["ok"] is True and d["counts"]["FAIL"] == 0, d
+ids = [c["id"] for c in d["checks"]]
+assert ids[:3] == ["agent.conf", "token", "socket.enabled"], ids
+' || fail "check --json"
+  # The port moved in agent.conf without a daemon-reload: the socket is elsewhere.
+  ct sed -i "s/^port=.*/port=$OTHER_PORT/" /etc/aops/agent.conf
+  rc=0; out=$(ct aops_agent check 2>&1) || rc=$?
+  sed 's/^/  | /' <<<"$out" | grep -A1 'socket.address' >&2 || true
+  expect_eq "check exits 1 with the socket elsewhere" 1 "$rc"
+  expect_match "check names the mismatch" \
+    "^FAIL +socket.address +aops-agent.socket listens on $addr but /etc/aops/agent.conf asks for $ip:$OTHER_PORT$" "$out"
+  grep -qF "fix: systemctl daemon-reload && systemctl restart aops-agent.socket aops-agent.service" <<<"$out" \
+    || fail "check gives the commands for the mismatch: $out"
+  ct sed -i "s/^port=.*/port=$port/" /etc/aops/agent.conf
+  rc=0; out=$(ct aops_agent check 2>&1) || rc=$?
+  expect_eq "check exits 0 once agent.conf is restored" 0 "$rc"
+  # The manual pages are where man finds them.
+  expect_eq "man -w aops_agent" /usr/share/man/man8/aops_agent.8.gz "$(ct man -w aops_agent)"
+  expect_eq "man -w agent.conf" /usr/share/man/man5/agent.conf.5.gz "$(ct man -w agent.conf)"
+  ct man aops_agent 2>/dev/null | grep -q "aops_agent - the A-Ops agent of this host" || fail "man aops_agent"
+}
+
 step_6_upgrade_remove() {
   # A running agent and an edited agent.conf (edited in step 2; edit again for steps run alone).
   ct sed -i 's/^backup_count=.*/backup_count=7/' /etc/aops/agent.conf
@@ -351,7 +393,7 @@ addr_now() { unit_prop aops-agent.socket Listen | sed 's/ (Stream)//'; }
 # ---------------------------------------------------------------------------------------------
 declare -A NAMES=([1]=step_1_install [2]=step_2_move_socket [3]=step_3_journal
   [4]=step_4_register [5]=step_5_plugin [6]=step_6_upgrade_remove [7]=step_7_idle
-  [8]=step_8_gopher2)
+  [8]=step_8_gopher2 [9]=step_9_check)
 RESULTS=()
 FAILED=0
 

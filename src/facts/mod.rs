@@ -5,6 +5,7 @@ pub mod arm;
 pub mod cpu;
 pub mod disk;
 pub mod human;
+pub mod listening;
 pub mod memo;
 pub mod memory;
 pub mod os;

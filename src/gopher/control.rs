@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::backend::{Applied, Backend, UnitView};
-use super::channel::Split;
+use super::channel::{Channel, Split};
 use super::ctl::{self, GopherCtl};
 use super::discover::{self, Facts, Generation};
 use super::dynamic::Dynamic;
@@ -77,6 +77,41 @@ impl Gopher {
             learned: Mutex::new(None),
             logged: Mutex::new(String::new()),
             rest: Mutex::new(None),
+        }
+    }
+
+    /// The same, with every call to gala-gopher bounded by `timeout` (`aops_agent check`).
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Gopher {
+        self.call_timeout = self.call_timeout.min(timeout);
+        self
+    }
+
+    /// One read through the channel `found` names, to tell whether gala-gopher answers on it;
+    /// `None` where there is no channel (1.x, or no probe control).
+    pub fn ping(&self, found: &Found) -> Option<Result<String, String>> {
+        let ask = |c: &dyn Channel| match c.get("baseinfo") {
+            Ok(_) => Ok(c.describe()),
+            Err(e) => Err(e.to_string()),
+        };
+        match &found.generation {
+            Generation::GopherCtl(program) => {
+                let ctl = GopherCtl::new(program.clone(), self.call_timeout);
+                Some(match &found.reads {
+                    Some(t) => {
+                        let rest = self.rest(t);
+                        ask(&ctl).and_then(|_| ask(&*rest)).map(|_| {
+                            Split {
+                                reads: &*rest,
+                                changes: &ctl,
+                            }
+                            .describe()
+                        })
+                    }
+                    None => ask(&ctl),
+                })
+            }
+            Generation::Rest(t) => Some(ask(&*self.rest(t))),
+            Generation::File | Generation::None(_) => None,
         }
     }
 

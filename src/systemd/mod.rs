@@ -2,6 +2,7 @@
 //! [`Systemd`] trait so handlers can be tested without a running systemd.
 
 pub mod cgroup;
+pub mod journal;
 pub mod notify;
 pub mod restart;
 pub mod show;

@@ -75,6 +75,14 @@ impl Systemctl {
         Systemctl::new(program, SHOW_TIMEOUT, JOB_TIMEOUT)
     }
 
+    /// The same program with another bound on queries (`aops_agent check` answers in seconds).
+    pub fn with_query_timeout(self, timeout: Duration) -> Systemctl {
+        Systemctl {
+            show_timeout: timeout,
+            ..self
+        }
+    }
+
     fn run(&self, args: &[&str], timeout: Duration) -> Result<String, SystemdError> {
         let command = format!("{} {}", self.program.display(), args.join(" "));
         let mut cmd = Command::new(&self.program);

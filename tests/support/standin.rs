@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 const SCRIPT: &str = r#"#!/bin/bash
 # Stand-in for systemctl. State: $STANDIN_DIR/units/<unit>/<Property>.
 dir="$STANDIN_DIR"
+# A systemd that does not answer (the agent must bound every call).
+[ -f "$dir/hang" ] && exec sleep 600
 now_usec() { local up; read -r up _ < /proc/uptime; echo $(( 10#${up/./} * 10000 )); }
 line="$*"
 if [ "$2" = try-restart ] && [ -n "$STANDIN_WATCH" ]; then
@@ -115,6 +117,11 @@ impl Standin {
     /// Makes every later `systemctl VERB` fail with `reason` on stderr.
     pub fn fail(&self, verb: &str, reason: &str) {
         std::fs::write(self.dir.join(format!("fail-{verb}")), reason).unwrap();
+    }
+
+    /// Makes every later call hang without an answer.
+    pub fn hang(&self) {
+        std::fs::write(self.dir.join("hang"), "").unwrap();
     }
 
     /// Every invocation so far, one line each (the arguments).
