@@ -959,7 +959,7 @@ fn save_rewrites_probes_init_from_live_state_and_a_restart_replays_it() {
     std::fs::copy(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/gala-gopher/probes.init"
+            "/tests/fixtures/gala-gopher/dynamic/probes.init"
         ),
         &init,
     )
