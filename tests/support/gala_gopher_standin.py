@@ -330,7 +330,8 @@ class ProbeManager:
         for key in order:
             item = first_key(doc, key)
             if item is None:
-                if key == "state" and self.flavour.snooper_rule == "blacklist":
+                # A document with no key gala-gopher knows stays a "Bad request".
+                if key == "state" and parsed and self.flavour.snooper_rule == "blacklist":
                     self._blacklist_rule(probe)
                 continue
             parsed = True
