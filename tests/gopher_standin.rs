@@ -408,6 +408,14 @@ fn master_refuses_every_change_to_a_filtering_probe_until_it_has_snoopers_or_a_b
             refused(name).as_bytes(),
         );
     }
+    // A document with no key gala-gopher knows is still just a bad request.
+    let r = put(&g, "/tcp", "{\"unknown\":1}");
+    assert_reply(
+        "master",
+        &r,
+        "HTTP/1.1 400 Bad Request",
+        &message("master", false, "Bad request"),
+    );
     let r = put(
         &g,
         "/tcp",

@@ -3,7 +3,9 @@
 //! JSON, at most 30 lines replayed).
 //!
 //! An edit replaces one line's bytes and keeps every other byte, comments and line endings
-//! included; the line written is whitespace-free JSON, as the replay would make it.
+//! included; the line written is whitespace-free JSON, as the replay would make it. The replay
+//! reads with `while read line`, which drops a last line that has no newline: such a line says
+//! nothing about state, and gets its newline when the agent edits it.
 
 use std::ops::Range;
 
@@ -25,6 +27,8 @@ struct Line {
     name: String,
     /// The configuration, when the JSON parses (with whitespace deleted, as replayed).
     doc: Option<Map<String, Value>>,
+    /// Ends with a newline, so the replay reads it.
+    terminated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +72,7 @@ impl ProbesInit {
             let content = &bytes[at..end];
             let content = content.strip_suffix(b"\r").unwrap_or(content);
             let span = at..at + content.len();
+            let terminated = end < bytes.len();
             at = end + 1;
             let text = String::from_utf8_lossy(content);
             let trimmed = text.trim_start();
@@ -85,6 +90,7 @@ impl ProbesInit {
                 span,
                 name: name.to_string(),
                 doc,
+                terminated,
             });
         }
         ProbesInit { bytes, lines }
@@ -125,8 +131,9 @@ impl ProbesInit {
 
     /// Whether the replay leaves `name` running.
     pub fn is_running(&self, name: &str) -> bool {
-        self.doc(name)
-            .flatten()
+        self.last(name)
+            .filter(|l| l.terminated)
+            .and_then(|l| l.doc.as_ref())
             .and_then(|d| d.get("state"))
             .and_then(Value::as_str)
             == Some("running")
@@ -141,19 +148,19 @@ impl ProbesInit {
         let Some(doc) = &line.doc else {
             return Err(EditError::Unparsable(name.to_string()));
         };
-        if doc.get("state").and_then(Value::as_str) == Some(state) {
+        if doc.get("state").and_then(Value::as_str) == Some(state) && line.terminated {
             return Ok(None);
         }
         let mut doc = doc.clone();
         doc.insert("state".into(), Value::String(state.into()));
-        Ok(Some(self.replaced(line.span.clone(), name, &doc)))
+        Ok(Some(self.replaced(line, name, &doc)))
     }
 
     /// The file with `name`'s configuration set to `doc`: its last line replaced, or a line
     /// added at the end.
     pub fn with_doc(&self, name: &str, doc: &Map<String, Value>) -> Result<Vec<u8>, EditError> {
         if let Some(line) = self.last(name) {
-            return Ok(self.replaced(line.span.clone(), name, doc));
+            return Ok(self.replaced(line, name, doc));
         }
         if self.lines.len() >= MAX_PROBE_LINES {
             return Err(EditError::Full);
@@ -167,11 +174,14 @@ impl ProbesInit {
         Ok(out)
     }
 
-    fn replaced(&self, span: Range<usize>, name: &str, doc: &Map<String, Value>) -> Vec<u8> {
+    fn replaced(&self, line: &Line, name: &str, doc: &Map<String, Value>) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes.len() + 64);
-        out.extend_from_slice(&self.bytes[..span.start]);
+        out.extend_from_slice(&self.bytes[..line.span.start]);
         out.extend_from_slice(line_text(name, doc).as_bytes());
-        out.extend_from_slice(&self.bytes[span.end..]);
+        out.extend_from_slice(&self.bytes[line.span.end..]);
+        if !line.terminated {
+            out.push(b'\n');
+        }
         out
     }
 }
@@ -211,7 +221,7 @@ mod tests {
     #[test]
     fn a_state_change_rewrites_only_that_line() {
         let text = "# comment\r\ntcp {\"cmd\": {\"probe\": [\"tcp_rtt\"]}, \"state\": \"stopped\"}\r\n\n  \
-                    io {\"state\":\"running\"}\nproc {\"state\":\"running\"}";
+                    io {\"state\":\"running\"}\nproc {\"state\":\"running\"}\n";
         let p = ProbesInit::parse(text.as_bytes().to_vec());
         assert_eq!(p.names(), ["tcp", "io", "proc"]);
         assert!(p.is_running("io") && !p.is_running("tcp"));
@@ -219,10 +229,10 @@ mod tests {
         assert_eq!(
             new,
             "# comment\r\ntcp {\"cmd\":{\"probe\":[\"tcp_rtt\"]},\"state\":\"running\"}\r\n\n  \
-             io {\"state\":\"running\"}\nproc {\"state\":\"running\"}"
+             io {\"state\":\"running\"}\nproc {\"state\":\"running\"}\n"
         );
         let new = String::from_utf8(p.with_state("proc", "stopped").unwrap().unwrap()).unwrap();
-        assert!(new.ends_with("\nproc {\"state\":\"stopped\"}"), "{new}");
+        assert!(new.ends_with("\nproc {\"state\":\"stopped\"}\n"), "{new}");
         assert!(
             new.starts_with("# comment\r\ntcp {\"cmd\": {\"probe\""),
             "{new}"
@@ -247,6 +257,20 @@ mod tests {
             new,
             b"io {\"state\":\"running\"}\nio {\"state\":\"running\"}\n".to_vec()
         );
+    }
+
+    #[test]
+    fn a_last_line_without_newline_is_not_replayed_and_gets_one_when_edited() {
+        let p = ProbesInit::parse(
+            b"io {\"state\":\"running\"}\nkafka {\"state\":\"running\"}".to_vec(),
+        );
+        assert!(p.is_running("io") && !p.is_running("kafka"));
+        let new = p.with_state("kafka", "running").unwrap().unwrap();
+        assert_eq!(
+            new,
+            b"io {\"state\":\"running\"}\nkafka {\"state\":\"running\"}\n".to_vec()
+        );
+        assert!(ProbesInit::parse(new).is_running("kafka"));
     }
 
     #[test]

@@ -17,20 +17,37 @@ Files in --state DIR (for tests, never read by gala-gopher itself):
     requests.jsonl  one JSON object per request received, REST or command socket, in order
 """
 
-import argparse
-import copy
-import email.utils
 import errno
 import json
 import os
-import signal
 import socket
-import socketserver
 import struct
 import sys
-import threading
 import time
-import urllib.parse
+
+
+class _Lazy:
+    """A module imported on first use. gopher-ctl runs once per call, and interpreter start-up
+    is most of what a call costs: the client path imports only what it needs."""
+
+    def __init__(self, name):
+        self._name = name
+        self._module = None
+
+    def __getattr__(self, attr):
+        if self._module is None:
+            import importlib
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
+
+
+argparse = _Lazy("argparse")
+copy = _Lazy("copy")
+email_utils = _Lazy("email.utils")
+signal = _Lazy("signal")
+socketserver = _Lazy("socketserver")
+threading = _Lazy("threading")
+urlparse = _Lazy("urllib.parse")
 
 DEFAULT_SOCKET = "/var/run/gala_gopher/gala_gopher_cmd.sock"
 
@@ -330,7 +347,8 @@ class ProbeManager:
         for key in order:
             item = first_key(doc, key)
             if item is None:
-                if key == "state" and self.flavour.snooper_rule == "blacklist":
+                # A document with no key gala-gopher knows stays a "Bad request".
+                if key == "state" and parsed and self.flavour.snooper_rule == "blacklist":
                     self._blacklist_rule(probe)
                 continue
             parsed = True
@@ -620,7 +638,7 @@ def read_request(rfile, wfile):
 
 
 def http_date():
-    return email.utils.formatdate(usegmt=True)
+    return email_utils.formatdate(usegmt=True)
 
 
 def response_event2(req, status, body, ctype="application/json", extra=()):
@@ -659,7 +677,7 @@ def handle_event2(daemon, req):
     """src/api/rest_server_event2.c (2.0.1 and later)."""
     mgr = daemon.mgr
     # http_get_request_uri_path: the path without the query, into a 64-byte buffer.
-    path = urllib.parse.urlsplit(req.target).path
+    path = urlparse.urlsplit(req.target).path
     path = snprintf(path.encode("latin-1"), 64).decode("latin-1")
     if req.method not in ("GET", "PUT"):
         page = (LIBEVENT_ERROR % (501, REASONS[501], REASONS[501])).encode()
@@ -691,7 +709,7 @@ def handle_mhd(daemon, req):
     """src/api/rest_server.c (libmicrohttpd, 2.0.0). Only a POST version of this file is in the
     reference index; 2.0.0 took PUT (its documentation's examples), handled the same way."""
     mgr = daemon.mgr
-    path = urllib.parse.unquote(urllib.parse.urlsplit(req.target).path, errors="surrogateescape")
+    path = urlparse.unquote(urlparse.urlsplit(req.target).path, errors="surrogateescape")
     if req.method == "PUT":
         # MHD_create_post_processor refuses any other encoding; the handler then returns MHD_NO
         # and libmicrohttpd closes the connection without a reply.
@@ -715,8 +733,8 @@ def handle_mhd(daemon, req):
     post = None
     first = req.body.split(b"&", 1)[0]
     key, _, value = first.partition(b"=")
-    if urllib.parse.unquote_to_bytes(key.replace(b"+", b" ")) == b"json":
-        decoded = urllib.parse.unquote_to_bytes(value.replace(b"+", b" "))
+    if urlparse.unquote_to_bytes(key.replace(b"+", b" ")) == b"json":
+        decoded = urlparse.unquote_to_bytes(value.replace(b"+", b" "))
         if 0 < len(decoded) <= 2047:
             post = decoded.split(b"\0", 1)[0][:2046]
     if post:
@@ -728,43 +746,6 @@ def handle_mhd(daemon, req):
         if not mgr.snapshot:
             return 400, response_mhd(req, 400, message_mhd(False, mgr.err))
     return 400, response_mhd(req, 400, message_mhd(False, b"Bad request"))
-
-
-class RestHandler(socketserver.StreamRequestHandler):
-    def handle(self):
-        daemon = self.server.daemon
-        while True:
-            try:
-                req = read_request(self.rfile, self.wfile)
-            except (OSError, ValueError):
-                return
-            if req is None:
-                return
-            if daemon.flavour.http == "mhd":
-                status, raw = handle_mhd(daemon, req)
-            else:
-                status, raw = handle_event2(daemon, req)
-            entry = {"channel": "rest", "method": req.method, "target": req.target,
-                     "probe": urllib.parse.urlsplit(req.target).path[1:],
-                     "content_type": req.header.get("content-type"), "status": status}
-            entry.update(body_fields(req.body))
-            if raw is not None:
-                entry["reply"] = raw.split(b"\r\n\r\n", 1)[1].decode("utf-8", "replace")
-            daemon.record(entry)
-            if raw is None:
-                return
-            try:
-                self.wfile.write(raw)
-                self.wfile.flush()
-            except OSError:
-                return
-            if req.close:
-                return
-
-
-class RestServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
 
 
 # ---- command socket (the private protocol between this daemon and the ctl stand-in) ----------
@@ -788,31 +769,73 @@ def ctl_reply(daemon, request):
     return message_event2(False, mgr.err)
 
 
-class CtlHandler(socketserver.StreamRequestHandler):
-    def handle(self):
-        daemon = self.server.daemon
-        self.connection.settimeout(60)  # SOCK_TIMEOUT_SEC
-        try:
-            request = json.loads(self.rfile.readline(4 * 1024 * 1024))
-        except (OSError, ValueError):
-            return
-        out = ctl_reply(daemon, request)
-        entry = {"channel": "ctl", "method": request.get("op") or request.get("cmd"),
-                 "probe": request.get("name")}
-        conf = bytes.fromhex(request.get("conf_hex", ""))
-        entry.update(body_fields(conf))
-        entry["reply"] = out.decode("utf-8", "replace")
-        daemon.record(entry)
-        try:
-            self.wfile.write(b"%d\n" % len(out) + out)
-        except OSError:
-            pass
+def server_classes():
+    """The REST and command-socket servers (defined here so that gopher-ctl runs never
+    import socketserver)."""
+
+    class RestHandler(socketserver.StreamRequestHandler):
+        def handle(self):
+            daemon = self.server.daemon
+            while True:
+                try:
+                    req = read_request(self.rfile, self.wfile)
+                except (OSError, ValueError):
+                    return
+                if req is None:
+                    return
+                if daemon.flavour.http == "mhd":
+                    status, raw = handle_mhd(daemon, req)
+                else:
+                    status, raw = handle_event2(daemon, req)
+                entry = {"channel": "rest", "method": req.method, "target": req.target,
+                         "probe": urlparse.urlsplit(req.target).path[1:],
+                         "content_type": req.header.get("content-type"), "status": status}
+                entry.update(body_fields(req.body))
+                if raw is not None:
+                    entry["reply"] = raw.split(b"\r\n\r\n", 1)[1].decode("utf-8", "replace")
+                daemon.record(entry)
+                if raw is None:
+                    return
+                try:
+                    self.wfile.write(raw)
+                    self.wfile.flush()
+                except OSError:
+                    return
+                if req.close:
+                    return
 
 
-class CtlServer(socketserver.UnixStreamServer):
-    # The real command server accepts and answers one client at a time, backlog 5
-    # (cmd_server.c CmdServer, GALA_GOPHER_LISTEN_LEN).
-    request_queue_size = 5
+    class RestServer(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    class CtlHandler(socketserver.StreamRequestHandler):
+        def handle(self):
+            daemon = self.server.daemon
+            self.connection.settimeout(60)  # SOCK_TIMEOUT_SEC
+            try:
+                request = json.loads(self.rfile.readline(4 * 1024 * 1024))
+            except (OSError, ValueError):
+                return
+            out = ctl_reply(daemon, request)
+            entry = {"channel": "ctl", "method": request.get("op") or request.get("cmd"),
+                     "probe": request.get("name")}
+            conf = bytes.fromhex(request.get("conf_hex", ""))
+            entry.update(body_fields(conf))
+            entry["reply"] = out.decode("utf-8", "replace")
+            daemon.record(entry)
+            try:
+                self.wfile.write(b"%d\n" % len(out) + out)
+            except OSError:
+                pass
+
+
+    class CtlServer(socketserver.UnixStreamServer):
+        # The real command server accepts and answers one client at a time, backlog 5
+        # (cmd_server.c CmdServer, GALA_GOPHER_LISTEN_LEN).
+        request_queue_size = 5
+
+    return RestHandler, RestServer, CtlHandler, CtlServer
 
 
 def daemon_main(args):
@@ -824,6 +847,7 @@ def daemon_main(args):
         die("gala-gopher %s has no gopher-ctl command socket (it came with 2.0.2)" % flavour.name)
     if args.snapshot_200 and flavour.name != "2.0.0":
         die("--snapshot-200 models 2.0.0 only")
+    RestHandler, RestServer, CtlHandler, CtlServer = server_classes()
     daemon = Daemon(args)
     threads = []
     servers = []

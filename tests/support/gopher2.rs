@@ -28,6 +28,21 @@ pub fn ctl_program() -> PathBuf {
     support_dir().join("gopher-ctl")
 }
 
+/// `python3 -S`: the stand-in needs only the standard library, and skipping `site` is most
+/// of a quick start.
+pub fn python() -> Command {
+    // The distribution's interpreter when there is one: a version manager's shim costs far
+    // more than the stand-in itself.
+    let py = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let mut cmd = Command::new(py);
+    cmd.arg("-S");
+    cmd
+}
+
 /// Whether a release has gopher-ctl and its command socket (2.0.2 and later).
 pub fn has_ctl(flavour: &str) -> bool {
     matches!(flavour, "2.0.2" | "master")
@@ -87,7 +102,7 @@ impl GopherStandin {
     pub fn start(flavour: &str, dir: &Path, opts: GopherOptions) -> GopherStandin {
         std::fs::create_dir_all(dir).unwrap();
         let _ = std::fs::remove_file(dir.join("ready"));
-        let mut cmd = Command::new("python3");
+        let mut cmd = python();
         cmd.arg(script())
             .arg("daemon")
             .arg("--flavour")
@@ -259,7 +274,7 @@ impl GopherStandin {
     /// Runs `init-probes --replay|--save` against this stand-in's command socket (2.0.2,
     /// master) or, for 2.0.0/2.0.1, replays over REST as their init_probes.sh did.
     pub fn init_probes(&self, mode: &str, probes_init: &Path) -> ExitStatus {
-        let mut cmd = Command::new("python3");
+        let mut cmd = python();
         cmd.arg(script())
             .arg("init-probes")
             .arg(mode)

@@ -6,6 +6,6 @@ case "$1" in
   --save) mode=--save ;;
   *) exit 0 ;;
 esac
-exec python3 /usr/libexec/gala-gopher-standin/gala_gopher_standin.py init-probes "$mode" \
+exec python3 -S /usr/libexec/gala-gopher-standin/gala_gopher_standin.py init-probes "$mode" \
   --flavour 2.0.2 --probes-init /etc/gala-gopher/probes.init \
   --socket /var/run/gala_gopher/gala_gopher_cmd.sock
