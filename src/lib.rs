@@ -15,6 +15,7 @@ pub mod generator;
 pub mod gopher;
 pub mod http;
 pub mod json_kind;
+pub mod peers;
 pub mod register;
 pub mod server;
 pub mod systemd;
