@@ -1,5 +1,6 @@
 //! HTTP side of the agent: routing, request-shape checks, and the reply shapes of the contract.
 
+pub mod admission;
 pub mod envelope;
 mod rejections;
 pub mod router;
