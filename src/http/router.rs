@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::audit;
 use super::envelope::{self, problem, Body, TOKEN_ERROR};
 use super::rejections;
 use super::shape::{self, Endpoint};
@@ -146,11 +147,15 @@ async fn route(ctx: Arc<Ctx>, peer: SocketAddr, req: Request<Incoming>) -> Outco
     }
     // Handlers read files and run systemctl: keep them off the thread that serves connections.
     let worker = Arc::clone(&ctx);
+    let audited = audit::wanted(&call).then(|| call.clone());
     let result = tokio::task::spawn_blocking(move || api::dispatch(&worker, call)).await;
     let (response, code) = match result {
         Ok(outcome) => {
             if let Err(e) = &outcome {
                 e.log(route.path);
+            }
+            if let Some(call) = &audited {
+                audit::record(call, peer, &outcome);
             }
             envelope::reply(outcome)
         }
