@@ -14,6 +14,8 @@ use crate::peers;
 
 /// Items or paths named in one line at most; the rest are counted.
 const MAX_LISTED: usize = 64;
+/// Characters of one name or path shown; a longer one is cut, saying how long it was.
+const MAX_CHARS: usize = 256;
 
 /// Whether `call` is one the trail records (the others only read host facts).
 pub fn wanted(call: &Call) -> bool {
@@ -28,6 +30,9 @@ pub fn wanted(call: &Call) -> bool {
 
 /// Logs the line for `call`, answered with `outcome`, from `peer`.
 pub fn record(call: &Call, peer: SocketAddr, outcome: &Outcome) {
+    if !crate::log::enabled(crate::log::Level::Info) {
+        return;
+    }
     if let Some(line) = line(call, peer, outcome) {
         crate::info!("{line}");
     }
@@ -87,11 +92,23 @@ fn list<'a>(s: &mut String, items: impl Iterator<Item = &'a str>, total: usize) 
         if i > 0 {
             s.push_str(", ");
         }
-        let _ = write!(s, "{item:?}");
+        quoted(s, item);
     }
     s.push(']');
     if total > MAX_LISTED {
         let _ = write!(s, " (and {} more)", total - MAX_LISTED);
+    }
+}
+
+/// `"text"` with escapes, cut after [`MAX_CHARS`] characters.
+fn quoted(s: &mut String, text: &str) {
+    match text.char_indices().nth(MAX_CHARS) {
+        None => {
+            let _ = write!(s, "{text:?}");
+        }
+        Some((cut, _)) => {
+            let _ = write!(s, "{:?}... ({} bytes)", &text[..cut], text.len());
+        }
     }
 }
 
@@ -106,7 +123,8 @@ fn items_asked(s: &mut String, body: Option<&Value>) {
         if i > 0 {
             s.push_str("; ");
         }
-        let _ = write!(s, "{plugin:?}:");
+        quoted(s, plugin);
+        s.push(':');
         let Value::Object(items) = items else {
             s.push_str(" (not an object)");
             continue;
@@ -118,10 +136,15 @@ fn items_asked(s: &mut String, body: Option<&Value>) {
             }
             match state {
                 Value::String(st) => {
-                    let _ = write!(s, " {name:?}={st:?}");
+                    s.push(' ');
+                    quoted(s, name);
+                    s.push('=');
+                    quoted(s, st);
                 }
                 _ => {
-                    let _ = write!(s, " {name:?}=(not a string)");
+                    s.push(' ');
+                    quoted(s, name);
+                    s.push_str("=(not a string)");
                 }
             }
         }
@@ -139,7 +162,9 @@ fn items_result(s: &mut String, resp: &Value) {
     for (plugin, r) in plugins {
         let ok = strings(&r["success"]);
         let failed = strings(&r["failure"]);
-        let _ = write!(s, "; {plugin:?} success ");
+        s.push_str("; ");
+        quoted(s, plugin);
+        s.push_str(" success ");
         list(s, ok.iter().copied(), ok.len());
         s.push_str(" failure ");
         list(s, failed.iter().copied(), failed.len());
@@ -210,5 +235,11 @@ mod tests {
         };
         let l = line(&many, peer(), &Err(ApiError::Parameter("e".into()))).unwrap();
         assert!(l.ends_with("\"/f63\"] (and 6 more); code 1000"), "{l}");
+        let long = Call::FileCollect {
+            paths: vec![format!("/{}", "a".repeat(100_000))],
+        };
+        let l = line(&long, peer(), &Err(ApiError::Parameter("e".into()))).unwrap();
+        assert!(l.len() < 400, "{}", l.len());
+        assert!(l.contains("aaa\"... (100001 bytes)]"), "{l}");
     }
 }
