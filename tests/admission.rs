@@ -273,3 +273,32 @@ fn mapped_ipv4_peers_are_matched_as_ipv4() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_body_that_never_arrives_frees_its_connection() {
+    let a = Agent::start();
+    let mut s = TcpStream::connect(a.addr()).unwrap();
+    s.write_all(
+        format!(
+            "POST /v1/agent/host/info HTTP/1.1\r\nHost: agent\r\naccess_token: {TOKEN}\r\n\
+             Content-Length: 100\r\n\r\n[\"cpu\""
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let t = Instant::now();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let took = t.elapsed();
+    let r = common::parse_response(&buf);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.json()["detail"],
+        "Request body did not arrive within 10 s"
+    );
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
+}
