@@ -341,6 +341,28 @@ mod tests {
     }
 
     #[test]
+    fn what_was_opened_decides_hard_links_included() {
+        let d = std::env::temp_dir().join(format!("aops-cred-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        let token = d.join("agent_token.json");
+        fs::write(&token, "{}").unwrap();
+        let hard = d.join("copy.json");
+        fs::hard_link(&token, &hard).unwrap();
+        let other = d.join("other.json");
+        fs::write(&other, "{}").unwrap();
+        let p = Policy::new(&token, &[]);
+        let opened = |path: &Path| {
+            let f = File::open(path).unwrap();
+            let m = f.metadata().unwrap();
+            p.check_opened(path, &f, &m)
+        };
+        assert_eq!(opened(&hard), Err(Refusal::TokenFile(token.clone())));
+        assert_eq!(opened(&other), Ok(()));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn private_key_blocks_anywhere_in_the_bytes() {
         for label in [
             "RSA PRIVATE KEY",
