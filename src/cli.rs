@@ -43,10 +43,13 @@ pub const REGISTER_HELP: &str = r#"Registration object for `aops_agent register 
 
   key               type              required  meaning
   web_username      string            yes       user name on the aops-manager web UI
-  web_password      string            yes       that user's password
+  web_password      string            no        that user's password; when left out it is
+                                                read from standard input (not echoed)
   host_name         string            yes       name under which this host is listed
+                                                (at most 20 characters)
   host_group_name   string            yes       existing host group to add it to
-  manager_ip        string            yes       address of aops-manager
+                                                (at most 20 characters)
+  manager_ip        string            yes       address of aops-manager (reached over IPv4)
   manager_port      string or number  yes       port of aops-manager (1-65535)
   management        boolean           yes       true: management host; false: monitored host
   agent_port        string or number  no        port this agent serves on (1-65535); also
@@ -58,7 +61,9 @@ Example:
    "manager_port": "11111", "agent_port": "12000"}
 
 On success it prints "Agent Register Success" and saves the token to the token file
-(/etc/aops/agent_token.json unless agent.conf sets [agent] token_file)."#;
+(/etc/aops/agent_token.json unless agent.conf sets [agent] token_file). When agent.conf has
+no [agent] allow_from, it adds allow_from=<manager_ip>: only the manager and this host may
+call the agent from then on. A register file holding web_password should be mode 0600."#;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {

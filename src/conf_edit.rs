@@ -1,6 +1,6 @@
-//! Sets `[agent] port` in agent.conf by editing that one line, so comments, spacing, ordering
-//! and every other key stay byte for byte (the previous agent rewrote the whole `[agent]`
-//! section and lost `ip`).
+//! Sets `[agent] port` (and adds `[agent] allow_from`) in agent.conf by editing that one line,
+//! so comments, spacing, ordering and every other key stay byte for byte (the previous agent
+//! rewrote the whole `[agent]` section and lost `ip`).
 //!
 //! Lines are matched the way [`crate::config`] reads them: sections and keys are
 //! case-sensitive, `=` or `:` separates, `;` and `#` start comment lines. The result is parsed
@@ -13,6 +13,49 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::peers::AllowList;
+
+/// One change to `[agent]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    Port(u16),
+    AllowFrom(AllowList),
+}
+
+impl Edit {
+    fn key(&self) -> &'static str {
+        match self {
+            Edit::Port(_) => "port",
+            Edit::AllowFrom(_) => "allow_from",
+        }
+    }
+
+    fn value(&self) -> String {
+        match self {
+            Edit::Port(p) => p.to_string(),
+            Edit::AllowFrom(a) => a.to_string(),
+        }
+    }
+
+    /// `key=value`, as the edit writes it.
+    pub fn describe(&self) -> String {
+        format!("{}={}", self.key(), self.value())
+    }
+
+    /// Why `c` (the edited file read back) does not hold this edit, if it does not.
+    fn missing_in(&self, c: &Config) -> Option<String> {
+        match self {
+            Edit::Port(p) if c.port != *p => Some(format!(
+                "the edited file would read back as port {}",
+                c.port
+            )),
+            Edit::AllowFrom(a) if c.allow_from.as_ref() != Some(a) => Some(format!(
+                "the edited file would not read back as allow_from={a}"
+            )),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum ConfEditError {
@@ -67,8 +110,12 @@ fn key_of(body: &str) -> Option<(&str, usize)> {
 /// `text` with every `[agent] port` line set to `port`, or one added under the first `[agent]`
 /// (after its last key), or an `[agent]` section appended. Nothing else changes.
 pub fn with_agent_port(text: &str, port: u16) -> String {
+    with_agent_key(text, "port", &port.to_string())
+}
+
+/// [`with_agent_port`] for any `[agent]` key.
+pub fn with_agent_key(text: &str, wanted: &str, value: &str) -> String {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let value = port.to_string();
     let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     let mut section: Option<&str> = None;
     let mut replaced = false;
@@ -101,13 +148,13 @@ pub fn with_agent_port(text: &str, port: u16) -> String {
             let before_sep = &body[indent + key.len()..sep];
             insert_after = Some(i);
             layout = Some(format!(
-                "{}port{before_sep}{}{}",
+                "{}{wanted}{before_sep}{}{}",
                 &body[..indent],
                 &body[sep..sep + 1],
                 &after[..lead]
             ));
         }
-        if key == "port" {
+        if key == wanted {
             let val = after.trim_start();
             let trail = &val[val.trim_end().len()..];
             out[i] = format!("{}{}{value}{trail}{eol}", &body[..sep + 1], &after[..lead]);
@@ -120,7 +167,8 @@ pub fn with_agent_port(text: &str, port: u16) -> String {
     let file_eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
     match insert_after {
         Some(at) => {
-            let new_line = format!("{}{value}", layout.as_deref().unwrap_or("port="));
+            let fallback = format!("{wanted}=");
+            let new_line = format!("{}{value}", layout.as_deref().unwrap_or(&fallback));
             let (body, eol) = split_eol(lines[at]);
             out[at] = if eol.is_empty() {
                 // The file ends on this line without a newline: keep it ending that way.
@@ -135,7 +183,7 @@ pub fn with_agent_port(text: &str, port: u16) -> String {
             if !s.is_empty() && !s.ends_with('\n') {
                 s.push_str(file_eol);
             }
-            s.push_str(&format!("[agent]{file_eol}port={value}{file_eol}"));
+            s.push_str(&format!("[agent]{file_eol}{wanted}={value}{file_eol}"));
             s
         }
     }
@@ -149,7 +197,7 @@ struct Prepared {
     meta: Option<fs::Metadata>,
 }
 
-fn prepare(path: &Path, port: u16) -> Result<Prepared, ConfEditError> {
+fn prepare(path: &Path, edits: &[Edit]) -> Result<Prepared, ConfEditError> {
     // Edit the file a symlink points to; replacing the link would detach it from its target.
     let file = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let io_err = |err| ConfEditError::Io {
@@ -162,13 +210,11 @@ fn prepare(path: &Path, port: u16) -> Result<Prepared, ConfEditError> {
         Err(e) => return Err(io_err(e)),
     };
     let old = String::from_utf8(old).map_err(|_| ConfEditError::NotUtf8 { file: file.clone() })?;
-    let new = with_agent_port(&old, port);
+    let new = edits.iter().fold(old.clone(), |text, e| {
+        with_agent_key(&text, e.key(), &e.value())
+    });
     let reason = match Config::parse(&file, &new) {
-        Ok(c) if c.port == port => None,
-        Ok(c) => Some(format!(
-            "the edited file would read back as port {}",
-            c.port
-        )),
+        Ok(c) => edits.iter().find_map(|e| e.missing_in(&c)),
         Err(e) => Some(e.to_string()),
     };
     if let Some(reason) = reason {
@@ -184,14 +230,24 @@ fn prepare(path: &Path, port: u16) -> Result<Prepared, ConfEditError> {
 
 /// Checks that [`set_agent_port`] would succeed in editing the file, without writing anything.
 pub fn check_agent_port(path: &Path, port: u16) -> Result<(), ConfEditError> {
-    prepare(path, port).map(|_| ())
+    check_agent(path, &[Edit::Port(port)])
+}
+
+/// Checks that [`set_agent`] would succeed with `edits`, without writing anything.
+pub fn check_agent(path: &Path, edits: &[Edit]) -> Result<(), ConfEditError> {
+    prepare(path, edits).map(|_| ())
 }
 
 /// Sets `[agent] port` in the file at `path` (created when absent), atomically: a temporary
 /// file beside it with the same mode and owner, fsync, rename. A failure leaves it untouched.
 /// Returns whether the file changed.
 pub fn set_agent_port(path: &Path, port: u16) -> Result<bool, ConfEditError> {
-    let p = prepare(path, port)?;
+    set_agent(path, &[Edit::Port(port)])
+}
+
+/// Applies every edit in one atomic replacement, as [`set_agent_port`] does for one.
+pub fn set_agent(path: &Path, edits: &[Edit]) -> Result<bool, ConfEditError> {
+    let p = prepare(path, edits)?;
     if p.new == p.old && p.meta.is_some() {
         return Ok(false);
     }
@@ -309,6 +365,31 @@ mod tests {
         let e = set_agent_port(&latin1, 9).unwrap_err().to_string();
         assert!(e.ends_with("latin1.conf: not valid UTF-8"), "{e}");
         assert_eq!(fs::read(&latin1).unwrap(), b"[agent]\n# caf\xe9\n");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn allow_from_is_added_like_port() {
+        let allow = Edit::AllowFrom(AllowList::parse("192.168.1.23").unwrap());
+        let t = "# keep\n[agent]\n ip = 0.0.0.0 ; note\nport = 12000\n\n[log]\nlog_level=INFO";
+        assert_eq!(
+            with_agent_key(t, "allow_from", "192.168.1.23"),
+            "# keep\n[agent]\n ip = 0.0.0.0 ; note\nport = 12000\nallow_from = 192.168.1.23\n\n[log]\nlog_level=INFO"
+        );
+        let d = tempdir("allow");
+        let conf = d.join("agent.conf");
+        fs::write(&conf, SHIPPED).unwrap();
+        assert!(set_agent(&conf, &[Edit::Port(9), allow.clone()]).unwrap());
+        assert_eq!(
+            fs::read_to_string(&conf).unwrap(),
+            SHIPPED.replace("port=12000\n", "port=9\nallow_from=192.168.1.23\n")
+        );
+        // An edit the reader would refuse is refused before anything is written.
+        let broken = "[agent]\nport=abc\n";
+        fs::write(&conf, broken).unwrap();
+        let e = check_agent(&conf, &[allow]).unwrap_err().to_string();
+        assert!(e.contains("edit not applied"), "{e}");
+        assert_eq!(fs::read_to_string(&conf).unwrap(), broken);
         fs::remove_dir_all(&d).unwrap();
     }
 

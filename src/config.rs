@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use ini::{Ini, ParseOption};
 
+use crate::files::credentials::PathPattern;
 use crate::log::Level;
+use crate::peers::AllowList;
 
 pub const DEFAULT_PATH: &str = "/etc/aops/agent.conf";
 pub const DEFAULT_IP: &str = "127.0.0.1";
@@ -41,6 +43,10 @@ pub struct Config {
     pub log_dir: PathBuf,
     pub max_bytes: u64,
     pub backup_count: u32,
+    /// `[agent] allow_from`: who may call besides loopback; `None` (absent) means anyone.
+    pub allow_from: Option<AllowList>,
+    /// `[file_collect] deny`: absolute paths or `*` globs refused on top of the built-in list.
+    pub file_collect_deny: Vec<PathPattern>,
 }
 
 impl Config {
@@ -56,6 +62,8 @@ impl Config {
             log_dir: PathBuf::from(DEFAULT_LOG_DIR),
             max_bytes: DEFAULT_MAX_BYTES,
             backup_count: DEFAULT_BACKUP_COUNT,
+            allow_from: None,
+            file_collect_deny: Vec::new(),
         }
     }
 
@@ -148,6 +156,29 @@ impl Config {
             c.backup_count = v
                 .parse()
                 .map_err(|_| bad("log", "backup_count", &v, "a whole number"))?;
+        }
+        if let Some(v) = get("agent", "allow_from") {
+            c.allow_from = Some(AllowList::parse(&v).map_err(|why| {
+                bad(
+                    "agent",
+                    "allow_from",
+                    &v,
+                    &format!(
+                        "comma-separated IPv4/IPv6 addresses or CIDR blocks ({why}); \
+                         leave the key out to let any address call"
+                    ),
+                )
+            })?);
+        }
+        if let Some(v) = get("file_collect", "deny") {
+            c.file_collect_deny = PathPattern::parse_list(&v).map_err(|why| {
+                bad(
+                    "file_collect",
+                    "deny",
+                    &v,
+                    &format!("comma-separated absolute paths or `*` globs ({why})"),
+                )
+            })?;
         }
         Ok(c)
     }
@@ -321,5 +352,35 @@ mod tests {
             assert_eq!(c.gopher_control, want);
             assert_eq!(GopherControl::parse(want.name()), Some(want));
         }
+    }
+
+    #[test]
+    fn allow_from_and_deny_lists() {
+        let c = parse("[agent]\nallow_from = 10.0.0.1, 192.168.0.0/16,fd00::/8\n[file_collect]\ndeny=/etc/app/secret.conf, /home/*/.netrc\n").unwrap();
+        assert_eq!(
+            c.allow_from.unwrap().to_string(),
+            "10.0.0.1,192.168.0.0/16,fd00::/8"
+        );
+        assert_eq!(c.file_collect_deny.len(), 2);
+        assert_eq!(parse("[agent]\n").unwrap().allow_from, None);
+        let e = parse("[agent]\nallow_from=10.0.0.300\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/x/agent.conf: [agent] allow_from = \"10.0.0.300\" is invalid: expected comma-separated IPv4/IPv6 addresses or CIDR blocks (\"10.0.0.300\" is not"),
+            "{e}"
+        );
+        let e = parse("[agent]\nallow_from=\n").unwrap_err().to_string();
+        assert!(
+            e.contains("leave the key out to let any address call"),
+            "{e}"
+        );
+        let e = parse("[file_collect]\ndeny=etc/x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/x/agent.conf: [file_collect] deny = \"etc/x\" is invalid: expected comma-separated absolute paths"),
+            "{e}"
+        );
     }
 }

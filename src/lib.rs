@@ -18,6 +18,7 @@ pub mod generator;
 pub mod gopher;
 pub mod http;
 pub mod json_kind;
+pub mod peers;
 pub mod process;
 pub mod register;
 pub mod server;

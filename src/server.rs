@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::Ctx;
 use crate::config::Config;
+use crate::http::admission::Admission;
 use crate::http::router;
 use crate::systemd::notify;
 
@@ -158,6 +159,8 @@ async fn serve(listener: TcpListener, ctx: Arc<Ctx>, status: String) -> Result<(
 
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let admission = Admission::new(ctx.config.allow_from.clone(), &ctx.config.path);
+    crate::info!("{}", admission.describe());
     notify::ready(&status);
 
     let signal_name = loop {
@@ -180,6 +183,10 @@ async fn serve(listener: TcpListener, ctx: Arc<Ctx>, status: String) -> Result<(
             },
             s = &mut stop => break s,
         };
+        // Refused: dropping the stream closes it before any of it is read.
+        let Some(slot) = admission.admit(peer) else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let conn_ctx = Arc::clone(&ctx);
         let service = service_fn(move |req| {
@@ -196,6 +203,7 @@ async fn serve(listener: TcpListener, ctx: Arc<Ctx>, status: String) -> Result<(
             if let Err(e) = conn.await {
                 crate::debug!("connection from {peer} ended: {e}");
             }
+            drop(slot);
             drop(permit);
         });
     };

@@ -333,7 +333,7 @@ fn gopher_ctl_alone_lists_and_switches_with_no_restart() {
     assert_eq!((ok, failed), (names(&["io"]), names(&["jvm"])));
     assert!(s.gopher.changes().is_empty());
     agent.wait_for_log(
-        "jvm not switched: gala-gopher 2.x has no start check",
+        "\"jvm\" not switched: gala-gopher 2.x has no start check",
         Duration::from_secs(5),
     );
     s.no_restart();
@@ -378,7 +378,7 @@ fn an_older_build_refusing_a_sub_item_gets_the_document_again_without_it() {
     assert_eq!(puts[1].status, Some(200));
     // sli is a name 2.0.1 does not have (404).
     agent.wait_for_log(
-        "sli not switched: this gala-gopher has no probe sli",
+        "\"sli\" not switched: this gala-gopher has no probe sli",
         Duration::from_secs(5),
     );
     // No ExecStop: the change is written to probes.init too, every other byte kept.
@@ -414,7 +414,7 @@ fn release_2_0_2_refuses_tcp_without_snoopers_and_the_reason_is_logged() {
     let (ok, failed) = change(&agent, json!({"gala-gopher": {"tcp": "on", "io": "on"}}));
     assert_eq!((ok, failed), (names(&["io"]), names(&["tcp"])));
     agent.wait_for_log(
-        "tcp not switched: gala-gopher refused",
+        "\"tcp\" not switched: gala-gopher refused",
         Duration::from_secs(5),
     );
     // Reads went through REST, changes through gopher-ctl.

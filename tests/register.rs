@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,16 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/regi
 const MACHINE_ID: &str = "5f1c2a7e9b3d4c6a8e0f1a2b3c4d5e6f";
 const RELOAD: &str =
     "systemctl daemon-reload && systemctl restart aops-agent.socket aops-agent.service";
+
+/// What register prints after adding `allow_from` to `conf`.
+fn allow_note(conf: &Path, allow: &str) -> String {
+    format!(
+        "[agent] allow_from in {} is now {allow}: only the manager and this host may call the \
+         agent; to let others call, list their addresses or CIDR blocks there, comma-separated, \
+         then run: systemctl restart aops-agent.service\n",
+        conf.display()
+    )
+}
 
 /// What the stand-in manager does with a request.
 #[derive(Clone)]
@@ -152,6 +162,13 @@ impl Host {
         }
     }
 
+    /// The fixture's agent.conf with `allow_from` added after the last `[agent]` key.
+    fn conf_with_allow(&self, allow: &str) -> String {
+        let token_line = format!("token_file = {}\n", self.token_file.display());
+        self.conf_text
+            .replace(&token_line, &format!("{token_line}allow_from = {allow}\n"))
+    }
+
     fn register(&self, args: &[&str]) -> Run {
         self.register_env(args, &[])
     }
@@ -175,6 +192,7 @@ impl Host {
 struct Run {
     code: i32,
     stdout: String,
+    stderr: String,
     took: Duration,
 }
 
@@ -189,6 +207,11 @@ impl Run {
 }
 
 fn register(conf: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    register_stdin(conf, args, env, None)
+}
+
+/// As [`register`], with `stdin` piped to the command (else it reads an empty input).
+fn register_stdin(conf: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let started = Instant::now();
     let mut cmd = Command::new(BIN);
     cmd.arg("-c")
@@ -203,10 +226,20 @@ fn register(conf: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         took: started.elapsed(),
     }
 }
@@ -241,8 +274,14 @@ fn success_sends_the_exact_request_and_saves_the_token() {
     let data = input(m.port, &[("agent_port", Value::Null)]);
     let run = host.register(&["-d", &data]);
     assert_eq!(
-        (run.code, run.stdout.as_str()),
-        (0, "Agent Register Success\n")
+        (run.code, run.stdout.clone()),
+        (
+            0,
+            format!(
+                "Agent Register Success\n{}",
+                allow_note(&host.conf, "127.0.0.1")
+            )
+        )
     );
     let reqs = m.requests();
     assert_eq!(reqs.len(), 1);
@@ -262,7 +301,11 @@ fn success_sends_the_exact_request_and_saves_the_token() {
     assert_eq!(token_in(&host.token_file), "tok-123");
     let mode = fs::metadata(&host.token_file).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o600);
-    assert_eq!(fs::read_to_string(&host.conf).unwrap(), host.conf_text);
+    // Only the manager may call from now on: one line added, every other byte kept.
+    assert_eq!(
+        fs::read_to_string(&host.conf).unwrap(),
+        host.conf_with_allow("127.0.0.1")
+    );
     let dir_entries = fs::read_dir(host.token_file.parent().unwrap())
         .unwrap()
         .count();
@@ -271,7 +314,10 @@ fn success_sends_the_exact_request_and_saves_the_token() {
 
 #[test]
 fn file_input_and_numeric_ports_and_management_true() {
-    let host = Host::new();
+    let mut host = Host::new();
+    // The operator already chose who may call: register leaves allow_from alone.
+    host.conf_text = host.conf_with_allow("10.0.0.0/8, 192.168.1.23");
+    fs::write(&host.conf, &host.conf_text).unwrap();
     let m = Manager::start(success("t"));
     let f = host.dir.join("register.json");
     fs::write(
@@ -291,7 +337,8 @@ fn file_input_and_numeric_ports_and_management_true() {
     let body = m.requests()[0].json();
     assert_eq!(body["management"], json!(true));
     assert_eq!(body["agent_port"], json!(12000));
-    // The given port equals the configured one: agent.conf is left alone, no restart note.
+    // The given port equals the configured one and allow_from is set: agent.conf is left
+    // alone, no restart note.
     assert_eq!(run.stdout, "Agent Register Success\n");
     assert_eq!(fs::read_to_string(&host.conf).unwrap(), host.conf_text);
 }
@@ -305,27 +352,33 @@ fn agent_port_edits_only_the_port_line_and_says_how_to_apply_it() {
     assert_eq!(m.requests()[0].json()["agent_port"], json!(12345));
     assert_eq!(
         fs::read_to_string(&host.conf).unwrap(),
-        host.conf_text.replace("port = 12000", "port = 12345")
+        host.conf_with_allow("127.0.0.1")
+            .replace("port = 12000", "port = 12345")
     );
     assert_eq!(
         run.stdout,
         format!(
-            "Agent Register Success\n[agent] port in {} is now 12345; to serve on it, run: {RELOAD}\n",
-            host.conf.display()
+            "Agent Register Success\n[agent] port in {} is now 12345; to serve on it, run: {RELOAD}\n{}",
+            host.conf.display(),
+            allow_note(&host.conf, "127.0.0.1")
         )
     );
     // Mode is kept across the atomic replacement.
     fs::set_permissions(&host.conf, fs::Permissions::from_mode(0o640)).unwrap();
 
     // No port line yet: it is added under [agent], after its last key, in the same layout.
-    let without = host.conf_text.replace("port = 12000\n", "");
+    let without = host
+        .conf_with_allow("127.0.0.1")
+        .replace("port = 12000\n", "");
     fs::write(&host.conf, &without).unwrap();
     let run = host.register(&["-d", &input(m.port, &[("agent_port", json!(4242))])]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    let token_line = format!("token_file = {}\n", host.token_file.display());
     assert_eq!(
         fs::read_to_string(&host.conf).unwrap(),
-        without.replace(&token_line, &format!("{token_line}port = 4242\n"))
+        without.replace(
+            "allow_from = 127.0.0.1\n",
+            "allow_from = 127.0.0.1\nport = 4242\n"
+        )
     );
     let mode = fs::metadata(&host.conf).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o640);
@@ -420,10 +473,13 @@ fn invalid_input_names_the_key_and_contacts_nobody() {
         "manager_port",
         "management",
     ] {
-        cases.push((
-            vec![(key, Value::Null)],
-            format!("invalid registration: \"{key}\" is missing, expected "),
-        ));
+        // A missing password is asked for (see password_from_standard_input).
+        if key != "web_password" {
+            cases.push((
+                vec![(key, Value::Null)],
+                format!("invalid registration: \"{key}\" is missing, expected "),
+            ));
+        }
         let wrong = if key == "management" {
             json!("no")
         } else {
@@ -456,6 +512,15 @@ fn invalid_input_names_the_key_and_contacts_nobody() {
     cases.push((
         vec![("host_name", json!("  "))],
         "\"host_name\" is empty, expected a non-empty string".into(),
+    ));
+    // The manager's columns are 20 characters wide.
+    cases.push((
+        vec![("host_name", json!("h".repeat(21)))],
+        "\"host_name\" is 21 characters long, expected at most 20".into(),
+    ));
+    cases.push((
+        vec![("host_group_name", json!("\u{e9}".repeat(25)))],
+        "\"host_group_name\" is 25 characters long, expected at most 20".into(),
     ));
     for (changes, why) in &cases {
         let mut all = changes.clone();
@@ -563,4 +628,141 @@ fn a_running_agent_accepts_the_new_token_without_restart() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(collect("second"), served);
     assert_eq!(collect("first")["code"], 1201);
+}
+
+#[test]
+fn password_from_standard_input_when_the_input_has_none() {
+    let host = Host::new();
+    let m = Manager::start(success("t"));
+    let data = input(m.port, &[("web_password", Value::Null)]);
+    let run = register_stdin(&host.conf, &["-d", &data], &[], Some("s3cret pass\n"));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(m.requests()[0].json()["password"], json!("s3cret pass"));
+    assert!(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"));
+    // Piped in, not typed: no prompt.
+    assert_eq!(run.stderr, "");
+
+    // Nothing on standard input: refused before the manager is contacted, nothing written.
+    let host = Host::new();
+    let m = Manager::start(success("t"));
+    let run = register_stdin(&host.conf, &["-d", &data], &[], Some(""));
+    run.assert_fail("web_password is not in the input and standard input gave none");
+    assert!(m.requests().is_empty());
+    host.assert_untouched();
+}
+
+#[test]
+fn password_typed_on_a_terminal_is_not_echoed() {
+    let host = Host::new();
+    let m = Manager::start(success("t"));
+    let data = input(m.port, &[("web_password", Value::Null)]);
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors; the name, termios and winsize are optional.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both descriptors were just opened and are owned here.
+    let (master, slave) = unsafe {
+        use std::os::fd::FromRawFd;
+        (fs::File::from_raw_fd(master), fs::File::from_raw_fd(slave))
+    };
+    use std::os::fd::AsRawFd;
+    let echo_on = || {
+        // SAFETY: a valid descriptor and a termios to fill.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::tcgetattr(slave.as_raw_fd(), &mut t) }, 0);
+        t.c_lflag & libc::ECHO != 0
+    };
+    assert!(echo_on(), "a fresh terminal echoes");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("-c")
+        .arg(&host.conf)
+        .args(["register", "-d", &data])
+        .env("AOPS_AGENT_SYSROOT", format!("{FIXTURES}/root"))
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = common::capture(child.stderr.take().unwrap());
+    // While the password is read, the terminal does not echo.
+    let until = Instant::now() + Duration::from_secs(10);
+    while echo_on() {
+        assert!(Instant::now() < until, "echo was never turned off");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (&master).write_all(b"typed-secret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    common::wait_for(
+        &stderr,
+        "Password for \"admin\" on the manager: ",
+        Duration::from_secs(5),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(m.requests()[0].json()["password"], json!("typed-secret"));
+    // Echo is back on, and what the terminal showed holds no password.
+    assert!(echo_on(), "echo was not restored");
+    // SAFETY: O_NONBLOCK on our own descriptor, so reading what is there cannot hang.
+    unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut shown = Vec::new();
+    let _ = (&master).read_to_end(&mut shown);
+    assert!(
+        !String::from_utf8_lossy(&shown).contains("typed-secret"),
+        "the terminal echoed the password: {:?}",
+        String::from_utf8_lossy(&shown)
+    );
+}
+
+#[test]
+fn a_register_file_others_can_read_draws_a_warning() {
+    let host = Host::new();
+    let m = Manager::start(success("t"));
+    let f = host.dir.join("register.json");
+    fs::write(&f, input(m.port, &[])).unwrap();
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
+    let run = host.register(&["-f", &f.display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "warning: {} holds web_password and can be read by group or others (mode 0644); \
+             restrict it with `chmod 600 {}`, or leave web_password out to be asked for it\n",
+            f.display(),
+            f.display()
+        )
+    );
+    assert!(!run.stderr.contains("changeme"));
+    for mode in [0o600, 0o400] {
+        fs::set_permissions(&f, fs::Permissions::from_mode(mode)).unwrap();
+        let run = host.register(&["-f", &f.display().to_string()]);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{mode:o}");
+    }
+    // Readable by all, but without a password: nothing to warn about.
+    fs::write(&f, input(m.port, &[("web_password", Value::Null)])).unwrap();
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
+    let run = register_stdin(
+        &host.conf,
+        &["-f", &f.display().to_string()],
+        &[],
+        Some("pw\n"),
+    );
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn an_ipv6_route_to_the_manager_is_refused_before_contact() {
+    let host = Host::new();
+    let run = host.register(&["-d", &input(11111, &[("manager_ip", json!("::1"))])]);
+    run.assert_fail("this host reaches the manager at [::1]:11111 from ::1, an IPv6 address");
+    host.assert_untouched();
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end suite: the aops-agent RPM under a real systemd, in a booted Debian 12 container.
-#   bash ci/e2e/run.sh            build the RPMs (ci/build-rpm.sh), boot, run steps 1-9
+#   bash ci/e2e/run.sh            build the RPMs (ci/build-rpm.sh), boot, run steps 1-10
 #   E2E_STEPS="1 2 3" bash ...    run only some steps (each needs the ones before it that set up
 #                                 state: 1 installs; 6 removes, so it runs last)
 # Every step is a named check; all run, the summary names those that failed, and the exit status
@@ -12,7 +12,7 @@ cd "$REPO"
 # shellcheck source=container.sh
 source "$HERE/container.sh"
 
-STEPS=${E2E_STEPS:-"1 2 3 4 5 8 7 9 6"}
+STEPS=${E2E_STEPS:-"1 2 3 4 5 8 7 9 10 6"}
 SUITE_START=$(date +%s)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aops-e2e.XXXXXX")
 # Ports inside the container. With its own network namespace (the default) any port will do;
@@ -228,9 +228,14 @@ step_4_register() {
 EOF
   local conf_before out
   conf_before=$(cat "$CT_ROOT/etc/aops/agent.conf")
+  chmod 600 "$CT_ROOT/root/register.json"
   out=$(ct aops_agent register -f /root/register.json 2>&1) || true
-  expect_eq "register output" "Agent Register Success" "$out"
-  expect_eq "agent.conf unchanged by a same-port register" "$conf_before" "$(cat "$CT_ROOT/etc/aops/agent.conf")"
+  expect_eq "register output" "Agent Register Success" "$(head -n 1 <<<"$out")"
+  expect_match "register says who may call now" \
+    "^\[agent\] allow_from in /etc/aops/agent.conf is now 127.0.0.1: only the manager" "$(sed -n 2p <<<"$out")"
+  # A same-port register adds only allow_from (after the last [agent] key); no other byte moves.
+  expect_eq "agent.conf after a same-port register" "$(sed '/^port=/a allow_from=127.0.0.1' <<<"$conf_before")" \
+    "$(cat "$CT_ROOT/etc/aops/agent.conf")"
   api "$MOVED_IP:$MOVED_PORT" "$TOKEN" registered /tmp/manager.json || fail "registration request/token"
   api "$MOVED_IP:$MOVED_PORT" "$TOKEN" endpoints || fail "endpoints with the saved token"
   register_moves_port "$OTHER_PORT" && register_moves_port "$MOVED_PORT"
@@ -387,13 +392,59 @@ step_6_upgrade_remove() {
   expect_eq "rpmsave is the edited agent.conf" "$conf" "$(cat "$CT_ROOT/etc/aops/agent.conf.rpmsave" 2>/dev/null)"
 }
 
+step_10_security() {
+  [ -s "$CT_ROOT/etc/aops/agent_token.json" ] || {
+    printf '{"access_token": "%s"}' "$TOKEN" >"$CT_ROOT/etc/aops/agent_token.json"
+    chmod 600 "$CT_ROOT/etc/aops/agent_token.json"
+  }
+  # Only the manager (step 4 wrote allow_from=127.0.0.1; write it here when run alone).
+  grep -q '^allow_from' "$CT_ROOT/etc/aops/agent.conf" || ct sed -i '/^\[agent\]/a allow_from=127.0.0.1' /etc/aops/agent.conf
+  ct systemctl restart aops-agent.service
+  local addr pid
+  addr=$(addr_now)
+  api "$addr" "$TOKEN" answers || fail "agent answers before the security checks"
+  pid=$(unit_prop aops-agent.service MainPID)
+  expect_eq "unit InaccessiblePaths" "-/etc/shadow -/etc/gshadow -/etc/shadow- -/etc/gshadow- -/etc/security/opasswd" \
+    "$(unit_prop aops-agent.service InaccessiblePaths)"
+  # The agent's own view of the file system, through its mount namespace: the hashes are not
+  # there (an empty node, mode 0000), while the host's file is.
+  [ "$(ct stat -c %s /etc/shadow)" -gt 0 ] || fail "the container has no /etc/shadow to hide"
+  expect_eq "/etc/shadow as the agent sees it" "0 0" "$(ct stat -L -c '%s %a' "/proc/$pid/root/etc/shadow")"
+  # Bypassing the rule: a process with the agent's sandbox reads nothing from it either.
+  local props=() p
+  for p in InaccessiblePaths CapabilityBoundingSet ProtectSystem ProtectHome NoNewPrivileges; do
+    props+=(-p "$p=$(unit_prop aops-agent.service "$p")")
+  done
+  expect_match "bytes of /etc/shadow under the agent's sandbox" "^(0|unreadable)$" \
+    "$(ct systemd-run --quiet --wait --pipe "${props[@]}" /bin/sh -c 'wc -c </etc/shadow 2>/dev/null || echo unreadable')"
+  # And through the API: refused by the rule, the journal naming it, the audit line the peer.
+  local reply
+  reply=$(ct curl -sS -m 20 -H "access_token: $TOKEN" -H 'Content-Type: application/json' \
+    -d '["/etc/shadow", "/etc/aops/agent_token.json", "/etc/e2e-sample.conf"]' "http://$addr/v1/agent/file/collect")
+  expect_match "file/collect refuses the credentials" \
+    '"fail_files":\["/etc/shadow","/etc/aops/agent_token.json"\],.*"success_files":\["/etc/e2e-sample.conf"\]' "$reply"
+  wait_until 5 eval 'agent_journal -o cat | grep -qF "\"/etc/aops/agent_token.json\" fails: refused: the agent'"'"'s own token file"' \
+    || fail "no journal line naming the token-file rule"
+  expect_match "journal names the rule for /etc/shadow" "\"/etc/shadow\" fails: refused: a credential file \(built-in rule /etc/shadow\)" \
+    "$(agent_journal -o cat)"
+  expect_match "audit line" 'audit: file/collect from 127\.0\.0\.1: asked \["/etc/shadow", "/etc/aops/agent_token.json", "/etc/e2e-sample.conf"\]; failed \["/etc/shadow", "/etc/aops/agent_token.json"\]' \
+    "$(agent_journal -o cat)"
+  # allow_from under systemd: another loopback address gets no byte, and the journal says so.
+  local other
+  other=$(ct curl -sS -m 10 --interface 127.0.0.3 -H "access_token: $TOKEN" "http://$addr/v1/agent/host/info" 2>&1 || true)
+  expect_match "a call from 127.0.0.3 gets no answer" "Empty reply|reset|Recv failure" "$other"
+  wait_until 5 eval 'agent_journal -o cat | grep -q "refused a connection from 127.0.0.3: not in \[agent\] allow_from of /etc/aops/agent.conf"' \
+    || fail "no journal line for the refused connection"
+  ! agent_journal -o cat | grep -qF "$TOKEN" || fail "the token appears in the journal"
+}
+
 # Where the agent listens now (step 6 may run without step 2).
 addr_now() { unit_prop aops-agent.socket Listen | sed 's/ (Stream)//'; }
 
 # ---------------------------------------------------------------------------------------------
 declare -A NAMES=([1]=step_1_install [2]=step_2_move_socket [3]=step_3_journal
   [4]=step_4_register [5]=step_5_plugin [6]=step_6_upgrade_remove [7]=step_7_idle
-  [8]=step_8_gopher2 [9]=step_9_check)
+  [8]=step_8_gopher2 [9]=step_9_check [10]=step_10_security)
 RESULTS=()
 FAILED=0
 

@@ -5,7 +5,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::{ApiError, Ctx, Outcome, Reply};
-use crate::files::{read_text_file, FileAttr, Names};
+use crate::files::credentials::Policy;
+use crate::files::{read_text_file, FileAttr, FileError, Names};
 
 pub fn collect(ctx: &Ctx, paths: &[String]) -> Outcome {
     if paths.iter().any(String::is_empty) {
@@ -17,8 +18,9 @@ pub fn collect(ctx: &Ctx, paths: &[String]) -> Outcome {
     let mut success = Vec::new();
     let mut fail = Vec::new();
     let mut infos = Vec::new();
+    let policy = Policy::new(&ctx.config.token_file, &ctx.config.file_collect_deny);
     for path in paths {
-        match read_text_file(Path::new(path)) {
+        match read_text_file(Path::new(path), &policy) {
             Ok(file) => {
                 let names = names.get_or_insert_with(|| Names::load(&ctx.sysroot));
                 let attr = FileAttr::of(&file.meta, names);
@@ -28,6 +30,10 @@ pub fn collect(ctx: &Ctx, paths: &[String]) -> Outcome {
                     "file_attr": attr.to_json(),
                 }));
                 success.push(Value::String(path.clone()));
+            }
+            Err(why @ FileError::Credential(_)) => {
+                crate::warning!("file/collect: {path:?} fails: {why}");
+                fail.push(Value::String(path.clone()));
             }
             Err(why) => {
                 crate::info!("file/collect: {path:?} fails: {why}");

@@ -62,7 +62,7 @@ fn change_plugin(
         return all_fail();
     }
     let Some(unit) = plugin::installed_unit(ctx, plugin) else {
-        let names: Vec<&str> = items.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<String> = items.iter().map(|(n, _)| format!("{n:?}")).collect();
         crate::warning!(
             "collect/items/change: {plugin} is not installed: {} not switched",
             names.join(", ")
@@ -71,7 +71,9 @@ fn change_plugin(
     };
     let applied = ctx.gopher.apply(&unit, items);
     for (name, why) in &applied.reasons {
-        crate::warning!("collect/items/change: {plugin} probe {name} not switched: {why}");
+        // Names come from the caller and reasons from gala-gopher: neither may start a line.
+        let why = why.replace(|c: char| c.is_control(), " ");
+        crate::warning!("collect/items/change: {plugin} probe {name:?} not switched: {why}");
     }
     if applied.restart_owed {
         plugin::schedule_restart(ctx);

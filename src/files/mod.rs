@@ -2,6 +2,7 @@
 //! the attributes the manager shows (mode, owner, group).
 
 pub mod attrs;
+pub mod credentials;
 pub mod names;
 pub mod read;
 

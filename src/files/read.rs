@@ -3,13 +3,16 @@
 //! The order matters: the path is `stat`ed (following symlinks) before anything is opened, so a
 //! FIFO, socket or device is refused without an `open` that could block or have side effects.
 //! The open itself is non-blocking and the opened descriptor is checked again, because the path
-//! may have been replaced between the two calls.
+//! may have been replaced between the two calls. The credential rules are applied to the name
+//! before anything is opened, to the opened descriptor, and to the bytes read.
 
 use std::fmt;
 use std::fs::{self, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+
+use super::credentials::{self, Policy, Refusal};
 
 /// Files larger than this fail; it is also the most that is ever read (plus one byte).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -34,6 +37,8 @@ pub enum FileError {
     Open(io::Error),
     Read(io::Error),
     NotUtf8(usize),
+    /// A credential: which rule refused it.
+    Credential(Refusal),
 }
 
 impl fmt::Display for FileError {
@@ -51,6 +56,7 @@ impl fmt::Display for FileError {
             FileError::Open(e) => write!(f, "cannot open: {e}"),
             FileError::Read(e) => write!(f, "cannot read: {e}"),
             FileError::NotUtf8(at) => write!(f, "not valid UTF-8 (at byte {at})"),
+            FileError::Credential(why) => write!(f, "refused: {why}"),
         }
     }
 }
@@ -101,10 +107,11 @@ pub fn read_bounded(r: impl Read, limit: u64) -> Result<Vec<u8>, FileError> {
 }
 
 /// Applies every file/collect rule to `path` and returns its text and metadata.
-pub fn read_text_file(path: &Path) -> Result<TextFile, FileError> {
+pub fn read_text_file(path: &Path, policy: &Policy) -> Result<TextFile, FileError> {
     if !path.is_absolute() {
         return Err(FileError::Relative);
     }
+    policy.check_name(path).map_err(FileError::Credential)?;
     let meta = fs::metadata(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => FileError::NotFound,
         _ => FileError::Stat(e),
@@ -120,7 +127,13 @@ pub fn read_text_file(path: &Path) -> Result<TextFile, FileError> {
         })?;
     let meta = file.metadata().map_err(FileError::Stat)?;
     check(&meta)?;
+    policy
+        .check_opened(path, &file, &meta)
+        .map_err(FileError::Credential)?;
     let bytes = read_bounded(&file, MAX_FILE_BYTES)?;
+    if let Some(label) = credentials::private_key_label(&bytes) {
+        return Err(FileError::Credential(Refusal::PrivateKey(label)));
+    }
     let content =
         String::from_utf8(bytes).map_err(|e| FileError::NotUtf8(e.utf8_error().valid_up_to()))?;
     Ok(TextFile { content, meta })
@@ -147,8 +160,9 @@ mod tests {
 
     #[test]
     fn relative_paths_fail_before_any_lookup() {
+        let policy = Policy::new(Path::new("/etc/aops/agent_token.json"), &[]);
         assert!(matches!(
-            read_text_file(Path::new("etc/hosts")),
+            read_text_file(Path::new("etc/hosts"), &policy),
             Err(FileError::Relative)
         ));
     }

@@ -1,5 +1,7 @@
 //! HTTP side of the agent: routing, request-shape checks, and the reply shapes of the contract.
 
+pub mod admission;
+pub mod audit;
 pub mod envelope;
 mod rejections;
 pub mod router;

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::audit;
 use super::envelope::{self, problem, Body, TOKEN_ERROR};
 use super::rejections;
 use super::shape::{self, Endpoint};
@@ -56,6 +57,10 @@ const ROUTES: &[Route] = &[
         methods: &[(Method::POST, Endpoint::FileCollect)],
     },
 ];
+
+/// How long a body may take to arrive once the headers are in (hyper's header timeout stops at
+/// the headers): a client that declares more than it sends must not hold its connection forever.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 const NOT_FOUND_DETAIL: &str = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.";
 const METHOD_DETAIL: &str = "The method is not allowed for the requested URL.";
@@ -146,11 +151,15 @@ async fn route(ctx: Arc<Ctx>, peer: SocketAddr, req: Request<Incoming>) -> Outco
     }
     // Handlers read files and run systemctl: keep them off the thread that serves connections.
     let worker = Arc::clone(&ctx);
+    let audited = audit::wanted(&call).then(|| call.clone());
     let result = tokio::task::spawn_blocking(move || api::dispatch(&worker, call)).await;
     let (response, code) = match result {
         Ok(outcome) => {
             if let Err(e) = &outcome {
                 e.log(route.path);
+            }
+            if let Some(call) = &audited {
+                audit::record(call, peer, &outcome);
             }
             envelope::reply(outcome)
         }
@@ -180,7 +189,17 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+    let collect = Limited::new(req.into_body(), MAX_BODY).collect();
+    let Ok(collected) = tokio::time::timeout(BODY_TIMEOUT, collect).await else {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "Request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(e) => Err(problem(

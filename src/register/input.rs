@@ -12,14 +12,20 @@ use crate::json_kind::type_name;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
     pub web_username: String,
-    pub web_password: String,
+    /// `None` when the input leaves it out: it is then asked for on standard input.
+    pub web_password: Option<String>,
     pub host_name: String,
     pub host_group_name: String,
     pub manager_ip: String,
     pub manager_port: u16,
     pub management: bool,
     pub agent_port: Option<u16>,
+    /// Said on stderr, whatever the outcome (a register file others can read holds a password).
+    pub warnings: Vec<String>,
 }
+
+/// aops-manager stores `host_name` and `host_group_name` in 20-character columns.
+pub const MAX_NAME_CHARS: usize = 20;
 
 /// Why the input was refused; one line, naming the file or the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +62,35 @@ pub fn load(source: &RegisterSource) -> Result<Input, InputError> {
         reason: e.to_string(),
     })?;
     match value {
-        Value::Object(map) => validate(&map),
+        Value::Object(map) => {
+            let mut input = validate(&map)?;
+            if let RegisterSource::File(path) = source {
+                input.warnings.extend(exposure(path, &map));
+            }
+            Ok(input)
+        }
         other => Err(InputError::NotObject {
             from,
             got: type_name(&other),
         }),
     }
+}
+
+/// A register file holding the password should be readable by its owner alone.
+fn exposure(path: &Path, map: &Map<String, Value>) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if !map.contains_key("web_password") {
+        return None;
+    }
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o044 != 0).then(|| {
+        format!(
+            "warning: {} holds web_password and can be read by group or others (mode {mode:04o}); \
+             restrict it with `chmod 600 {}`, or leave web_password out to be asked for it",
+            path.display(),
+            path.display()
+        )
+    })
 }
 
 fn read_file(path: &Path) -> Result<String, InputError> {
@@ -98,10 +127,24 @@ pub fn validate(map: &Map<String, Value>) -> Result<Input, InputError> {
         }
     };
     let web_username = string("web_username");
-    let web_password = string("web_password");
+    let web_password = map
+        .contains_key("web_password")
+        .then(|| string("web_password"));
     let host_name = string("host_name");
     let host_group_name = string("host_group_name");
     let manager_ip = string("manager_ip");
+    for (key, value) in [
+        ("host_name", &host_name),
+        ("host_group_name", &host_group_name),
+    ] {
+        let n = value.chars().count();
+        if n > MAX_NAME_CHARS {
+            problems.push(format!(
+                "\"{key}\" is {n} characters long, expected at most {MAX_NAME_CHARS} \
+                 (the manager stores no more)"
+            ));
+        }
+    }
 
     let manager_port = match map.get("manager_port") {
         None => {
@@ -148,6 +191,7 @@ pub fn validate(map: &Map<String, Value>) -> Result<Input, InputError> {
             manager_port,
             management,
             agent_port,
+            warnings: Vec::new(),
         }),
         _ => Err(InputError::Invalid(problems)),
     }
@@ -210,7 +254,6 @@ mod tests {
     fn each_required_key_missing_is_named() {
         for key in [
             "web_username",
-            "web_password",
             "host_name",
             "host_group_name",
             "manager_ip",
@@ -287,6 +330,35 @@ mod tests {
             let e = problems(&m);
             assert!(e.contains(want), "{key}: {e}");
         }
+    }
+
+    #[test]
+    fn password_may_be_left_out_but_not_empty() {
+        let mut m = good();
+        assert_eq!(
+            validate(&m).unwrap().web_password.as_deref(),
+            Some("changeme")
+        );
+        m.remove("web_password");
+        assert_eq!(validate(&m).unwrap().web_password, None);
+        m.insert("web_password".into(), json!(""));
+        assert!(problems(&m).contains("\"web_password\" is empty"));
+    }
+
+    #[test]
+    fn names_fit_the_managers_columns() {
+        let mut m = good();
+        m.insert("host_name".into(), json!("a".repeat(20)));
+        m.insert("host_group_name".into(), json!("\u{e9}".repeat(20)));
+        assert!(validate(&m).is_ok(), "20 characters, not bytes");
+        m.insert("host_name".into(), json!("a".repeat(21)));
+        m.insert("host_group_name".into(), json!("g".repeat(30)));
+        assert_eq!(
+            problems(&m),
+            "invalid registration: \"host_name\" is 21 characters long, expected at most 20 \
+             (the manager stores no more); \"host_group_name\" is 30 characters long, expected \
+             at most 20 (the manager stores no more)"
+        );
     }
 
     #[test]

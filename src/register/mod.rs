@@ -6,14 +6,16 @@
 pub mod client;
 pub mod identity;
 pub mod input;
+pub mod password;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::conf_edit;
+use crate::conf_edit::{self, Edit};
 use crate::config::Config;
+use crate::peers::{self, AllowList};
 
 /// Where the registration object comes from: `-f FILE` or `-d JSON`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,9 @@ pub enum RegisterSource {
 pub const RELOAD_COMMANDS: &str =
     "systemctl daemon-reload && systemctl restart aops-agent.socket aops-agent.service";
 
+/// What makes a changed `[agent] allow_from` take effect (the agent reads it at start).
+pub const RESTART_COMMAND: &str = "systemctl restart aops-agent.service";
+
 /// A registration that succeeded; `notes` are printed after "Agent Register Success".
 #[derive(Debug, Default)]
 pub struct Registered {
@@ -36,25 +41,52 @@ pub struct Registered {
 /// Runs the registration; `Err` is the line printed after "Agent Register Fail".
 pub fn run(config: &Config, source: &RegisterSource) -> Result<Registered, String> {
     let input = input::load(source).map_err(|e| e.to_string())?;
+    for w in &input.warnings {
+        eprintln!("{w}");
+    }
     let host_id = identity::host_id(&crate::facts::root::sysroot_from_env())?;
     let address = display_address(&input.manager_ip, input.manager_port);
     let manager = resolve(&input.manager_ip, input.manager_port, &address)?;
     let public_ip = identity::public_ip(manager)
         .map_err(|e| format!("cannot find a route to the manager at {address}: {e}"))?;
+    if !public_ip.is_ipv4() {
+        return Err(format!(
+            "this host reaches the manager at {address} from {public_ip}, an IPv6 address; \
+             the manager needs an IPv4 public_ip (it stores at most 16 characters and writes \
+             http://ip:port without brackets): give manager_ip as an IPv4 address"
+        ));
+    }
     let agent_port = input.agent_port.unwrap_or(config.port);
     let port_change = input.agent_port.filter(|p| *p != config.port);
-    if let Some(port) = port_change {
-        // Refuse now what could not be written later, before the manager records the port.
-        conf_edit::check_agent_port(&config.path, port)
-            .map_err(|e| format!("cannot set [agent] port={port}: {e}"))?;
+    // Only the manager (and this host) may call, unless the operator chose who may already.
+    let allow = config
+        .allow_from
+        .is_none()
+        .then(|| AllowList::parse(&peers::canonical(manager.ip()).to_string()))
+        .and_then(Result::ok);
+    let mut edits: Vec<Edit> = port_change.map(Edit::Port).into_iter().collect();
+    edits.extend(allow.clone().map(Edit::AllowFrom));
+    let wanted = edits
+        .iter()
+        .map(Edit::describe)
+        .collect::<Vec<_>>()
+        .join(" and ");
+    if !edits.is_empty() {
+        // Refuse now what could not be written later, before the manager records the host.
+        conf_edit::check_agent(&config.path, &edits)
+            .map_err(|e| format!("cannot set [agent] {wanted}: {e}"))?;
     }
+    let web_password = match input.web_password {
+        Some(p) => p,
+        None => password::read(&input.web_username)?,
+    };
 
     let body = json!({
         "host_name": input.host_name,
         "host_group_name": input.host_group_name,
         "management": input.management,
         "username": input.web_username,
-        "password": input.web_password,
+        "password": web_password,
         "host_id": host_id,
         "public_ip": public_ip.to_string(),
         "agent_port": agent_port,
@@ -69,17 +101,30 @@ pub fn run(config: &Config, source: &RegisterSource) -> Result<Registered, Strin
         )
     })?;
     let mut done = Registered::default();
-    if let Some(port) = port_change {
-        match conf_edit::set_agent_port(&config.path, port) {
-            Ok(_) => done.notes.push(format!(
-                "[agent] port in {} is now {port}; to serve on it, run: {RELOAD_COMMANDS}",
-                config.path.display()
-            )),
-            Err(e) => done.notes.push(format!(
-                "warning: could not set [agent] port={port}: {e}; set it by hand, then run: \
-                 {RELOAD_COMMANDS}"
-            )),
+    if edits.is_empty() {
+        return Ok(done);
+    }
+    match conf_edit::set_agent(&config.path, &edits) {
+        Ok(_) => {
+            if let Some(port) = port_change {
+                done.notes.push(format!(
+                    "[agent] port in {} is now {port}; to serve on it, run: {RELOAD_COMMANDS}",
+                    config.path.display()
+                ));
+            }
+            if let Some(a) = &allow {
+                done.notes.push(format!(
+                    "[agent] allow_from in {} is now {a}: only the manager and this host may \
+                     call the agent; to let others call, list their addresses or CIDR blocks \
+                     there, comma-separated, then run: {RESTART_COMMAND}",
+                    config.path.display()
+                ));
+            }
         }
+        Err(e) => done.notes.push(format!(
+            "warning: could not set [agent] {wanted}: {e}; set it by hand, then run: \
+             {RELOAD_COMMANDS}"
+        )),
     }
     Ok(done)
 }

@@ -54,6 +54,8 @@ pub fn free_port() -> u16 {
 pub struct Options {
     /// Extra lines of agent.conf (the harness adds [agent] ip, port, token_file first).
     pub extra_conf: String,
+    /// Extra lines in its `[agent]` section (`allow_from=...`).
+    pub agent_conf: String,
     /// Whether to write the token file.
     pub registered: bool,
     pub env: Vec<(String, String)>,
@@ -64,6 +66,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             extra_conf: String::new(),
+            agent_conf: String::new(),
             registered: true,
             env: Vec::new(),
             log_level: "DEBUG",
@@ -94,8 +97,9 @@ impl Agent {
             std::fs::write(&token_file, format!("{{\"access_token\": \"{TOKEN}\"}}")).unwrap();
         }
         let text = format!(
-            "[agent]\nip=127.0.0.1\nport={port}\ntoken_file={}\n[log]\nlog_level={}\n{}",
+            "[agent]\nip=127.0.0.1\nport={port}\ntoken_file={}\n{}[log]\nlog_level={}\n{}",
             token_file.display(),
+            opts.agent_conf,
             opts.log_level,
             opts.extra_conf
         );
@@ -331,4 +335,63 @@ pub fn parse_response(buf: &[u8]) -> Response {
         headers,
         body,
     }
+}
+
+/// A TCP connection to `dst` from the loopback source address `src` (127.0.0.2, ...): std
+/// cannot bind before connecting, so the socket is made by hand.
+pub fn connect_from(
+    src: std::net::Ipv4Addr,
+    dst: std::net::SocketAddrV4,
+) -> std::io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    fn sockaddr(ip: std::net::Ipv4Addr, port: u16) -> libc::sockaddr_in {
+        libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(ip).to_be(),
+            },
+            sin_zero: [0; 8],
+        }
+    }
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor owned here; it is closed on every error path
+    // by the TcpStream that takes it over at once.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let local = sockaddr(src, 0);
+        if libc::bind(fd, &local as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let remote = sockaddr(*dst.ip(), dst.port());
+        if libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
+/// One request from source address `src`; the response, or `None` when the agent closed the
+/// connection without sending a byte.
+pub fn request_from(src: std::net::Ipv4Addr, port: u16, raw: &[u8]) -> Option<Response> {
+    let dst = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port);
+    let mut s = connect_from(src, dst).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // A refused connection may already be closed: the write can fail, the read must be empty.
+    let _ = s.write_all(raw);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    (!buf.is_empty()).then(|| parse_response(&buf))
+}
+
+/// `GET` with the test token on a `Connection: close` request.
+pub fn get_raw(path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: agent\r\naccess_token: {TOKEN}\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes()
 }
