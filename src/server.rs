@@ -133,6 +133,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
             ctx.tokens.path().display()
         );
     }
+    // The journal says at start which gala-gopher generation probe control found (and again
+    // whenever a later request finds another).
+    ctx.gopher.found();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -274,6 +274,14 @@ fn every_release_lists_the_probes_it_answers_for_over_rest() {
         );
         s.no_restart();
         agent.wait_for_log("gala-gopher probe control: rest", Duration::from_secs(5));
+        // Said once at start, not again for every request that finds the same.
+        assert_eq!(
+            agent
+                .log_text()
+                .matches("gala-gopher probe control:")
+                .count(),
+            1
+        );
     }
 }
 
