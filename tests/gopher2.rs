@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aops_agent::gopher::catalogue;
 use common::{Agent, Options, TempDir};
 use gopher2::{GopherOptions, GopherStandin};
 use serde_json::{json, Value};
@@ -167,39 +168,11 @@ fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-/// The names the stand-in answers for, asked over REST in the agent's order, for comparison.
+/// The names the stand-in answers for, asked directly in the agent's order, for comparison.
 fn answered(setup: &Setup) -> Vec<String> {
-    const ASKED: &[&str] = &[
-        "baseinfo",
-        "virt",
-        "flamegraph",
-        "l7",
-        "tcp",
-        "socket",
-        "io",
-        "proc",
-        "jvm",
-        "postgre_sli",
-        "opengauss_sli",
-        "nginx",
-        "lvs",
-        "kafka",
-        "tprofiling",
-        "hw",
-        "ksli",
-        "container",
-        "sermant",
-        "sli",
-        "flowtracer",
-        "redis_sli",
-        "dnsmasq",
-        "haproxy",
-        "sched",
-    ];
-    ASKED
-        .iter()
+    catalogue::all_names()
         .filter(|n| exists(setup, n))
-        .map(|s| s.to_string())
+        .map(str::to_string)
         .collect()
 }
 

@@ -69,6 +69,14 @@ fn installed(f: &Facts) -> Option<bool> {
     f.units.as_ref().ok().map(|u| !u.gopher.not_found())
 }
 
+/// Broken probe control fails a host that has gala-gopher, and only warns one without.
+fn fail_if_installed(f: &Facts) -> Status {
+    match installed(f) {
+        Some(false) => Status::Warn,
+        _ => Status::Fail,
+    }
+}
+
 fn readable_file(p: &Path) -> Result<(), String> {
     let file = std::fs::File::open(p).map_err(|e| e.to_string())?;
     match file.metadata() {
@@ -124,13 +132,9 @@ pub fn config(f: &Facts) -> Line {
             other.display()
         ));
     }
-    let status = match installed(f) {
-        Some(false) => Status::Warn,
-        _ => Status::Fail,
-    };
     Line::new(
         id,
-        status,
+        fail_if_installed(f),
         format!(
             "{} ({source}): {why}: probes can be neither listed nor switched",
             path.display()
@@ -152,23 +156,17 @@ pub fn generation(f: &Facts) -> Line {
             format!("unknown without gala-gopher's configuration ({why})"),
         )
         .fix("see the gala-gopher.conf line"),
-        Generation::None(why) => {
-            let status = match installed(f) {
-                Some(false) => Status::Warn,
-                _ => Status::Fail,
-            };
-            Line::new(
-                id,
-                status,
-                format!("no probe control: {why}: plugin/info lists no probes, every change fails"),
-            )
-            .fix(format!(
-                "install gala-gopher 2.0.2 or later (gopher-ctl), or set rest_api_on = true in {}, \
+        Generation::None(why) => Line::new(
+            id,
+            fail_if_installed(f),
+            format!("no probe control: {why}: plugin/info lists no probes, every change fails"),
+        )
+        .fix(format!(
+            "install gala-gopher 2.0.2 or later (gopher-ctl), or set rest_api_on = true in {}, \
                  or set [gopher] control in {}",
-                found.config.display(),
-                f.conf.path.display()
-            ))
-        }
+            found.config.display(),
+            f.conf.path.display()
+        )),
         g => {
             let reads = found
                 .reads
