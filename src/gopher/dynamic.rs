@@ -115,9 +115,12 @@ impl Dynamic<'_> {
         }
     }
 
-    /// Asks for every name at once, a few at a time; answers in the order of `names`.
+    /// Asks for every name at once, a few at a time; answers in the order of `names`. Once one
+    /// read finds gala-gopher unreachable or silent, the names not yet asked are not asked
+    /// (each would wait out the same bound) and answer with that error.
     fn ask_all(&self, names: &[String]) -> Vec<Result<Answer, ChannelError>> {
         let next = AtomicUsize::new(0);
+        let given_up: Mutex<Option<ChannelError>> = Mutex::new(None);
         let slots: Vec<Mutex<Option<Result<Answer, ChannelError>>>> =
             names.iter().map(|_| Mutex::new(None)).collect();
         std::thread::scope(|s| {
@@ -125,7 +128,17 @@ impl Dynamic<'_> {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(name) = names.get(i) else { break };
-                    let answer = self.channel.get(name);
+                    let stop = given_up.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    let answer = match stop {
+                        Some(e) => Err(e),
+                        None => self.channel.get(name),
+                    };
+                    if let Err(e @ (ChannelError::Unreachable(_) | ChannelError::Timeout(_))) =
+                        &answer
+                    {
+                        let mut g = given_up.lock().unwrap_or_else(|e| e.into_inner());
+                        g.get_or_insert_with(|| e.clone());
+                    }
                     *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
                 });
             }
