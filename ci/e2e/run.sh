@@ -429,6 +429,24 @@ step_10_security() {
     "$(agent_journal -o cat)"
   expect_match "audit line" 'audit: file/collect from 127\.0\.0\.1: asked \["/etc/shadow", "/etc/aops/agent_token.json", "/etc/e2e-sample.conf"\]; failed \["/etc/shadow", "/etc/aops/agent_token.json"\]' \
     "$(agent_journal -o cat)"
+  # The built-in rules this machine may have no file for, on files made in the container: an
+  # SSH host key refused by its name (its content is no PEM block), its public half served;
+  # the old-password store refused.
+  mkdir -p "$CT_ROOT/etc/ssh" "$CT_ROOT/etc/security"
+  printf 'not a PEM block, refused by name\n' >"$CT_ROOT/etc/ssh/ssh_host_e2e_key"
+  printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e root@e2e\n' \
+    >"$CT_ROOT/etc/ssh/ssh_host_e2e_key.pub"
+  printf 'user:1000:1:$6$e2e$hash\n' >"$CT_ROOT/etc/security/opasswd"
+  chmod 0600 "$CT_ROOT/etc/ssh/ssh_host_e2e_key" "$CT_ROOT/etc/security/opasswd"
+  chmod 0644 "$CT_ROOT/etc/ssh/ssh_host_e2e_key.pub"
+  reply=$(ct curl -sS -m 20 -H "access_token: $TOKEN" -H 'Content-Type: application/json' \
+    -d '["/etc/ssh/ssh_host_e2e_key", "/etc/ssh/ssh_host_e2e_key.pub", "/etc/security/opasswd"]' \
+    "http://$addr/v1/agent/file/collect")
+  expect_match "SSH host key and opasswd refused, the public key served" \
+    '"fail_files":\["/etc/ssh/ssh_host_e2e_key","/etc/security/opasswd"\],.*"success_files":\["/etc/ssh/ssh_host_e2e_key.pub"\]' "$reply"
+  wait_until 5 eval 'agent_journal -o cat | grep -qF "\"/etc/ssh/ssh_host_e2e_key\" fails: refused: a credential file (built-in rule /etc/ssh/ssh_host_*_key)"' \
+    || fail "no journal line naming the SSH host key rule"
+  rm -f "$CT_ROOT/etc/ssh/ssh_host_e2e_key" "$CT_ROOT/etc/ssh/ssh_host_e2e_key.pub" "$CT_ROOT/etc/security/opasswd"
   # allow_from under systemd: another loopback address gets no byte, and the journal says so.
   local other
   other=$(ct curl -sS -m 10 --interface 127.0.0.3 -H "access_token: $TOKEN" "http://$addr/v1/agent/host/info" 2>&1 || true)
