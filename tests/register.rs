@@ -9,11 +9,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Agent, Options, TempDir, BIN};
+use common::{free_port, target_command, Agent, Options, TempDir, BIN};
 use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/register");
@@ -190,7 +189,7 @@ impl Run {
 
 fn register(conf: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let started = Instant::now();
-    let mut cmd = Command::new(BIN);
+    let mut cmd = target_command(BIN);
     cmd.arg("-c")
         .arg(conf)
         .arg("register")
