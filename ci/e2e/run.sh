@@ -26,6 +26,7 @@ else
   DEFAULT_PORT=12000 MOVED_IP=127.0.0.1 MOVED_PORT=$(pick_port) MANAGER_PORT=$(pick_port) OTHER_PORT=$(pick_port)
 fi
 MAX_EXPOSURE=${E2E_MAX_EXPOSURE:-2.5}
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 TOKEN=e2e-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 CURSOR=
 
@@ -119,7 +120,7 @@ EOF
 # ---------------------------------------------------------------------------------------------
 step_1_install() {
   in_ct yum install -y -q aops-agent >"$WORK/yum.log" 2>&1 || { cat "$WORK/yum.log" >&2; fail "yum install aops-agent"; }
-  expect_eq "installed release" "aops-agent-1.0.0-1" "$(ct rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}' aops-agent)"
+  expect_eq "installed release" "aops-agent-$VERSION-1" "$(ct rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}' aops-agent)"
   local f
   for f in /usr/bin/aops_agent /usr/lib/systemd/system/aops-agent.socket \
       /usr/lib/systemd/system/aops-agent.service /etc/aops/agent.conf \
@@ -171,7 +172,7 @@ step_2_move_socket() {
   local j
   j=$(agent_journal -o cat)
   local up started
-  up=$(grep -n "aops-agent 1.0.0 serving on $MOVED_IP:$MOVED_PORT" <<<"$j" | head -n1 | cut -d: -f1)
+  up=$(grep -n "aops-agent $VERSION serving on $MOVED_IP:$MOVED_PORT" <<<"$j" | head -n1 | cut -d: -f1)
   started=$(grep -n "^Started " <<<"$j" | tail -n1 | cut -d: -f1)
   [ -n "$up" ] && [ -n "$started" ] && [ "$up" -lt "$started" ] \
     || fail "start-up line (line ${up:-none}) not before systemd's 'Started' (line ${started:-none})"
@@ -203,7 +204,7 @@ step_2_move_socket() {
 
 step_3_journal() {
   expect_match "start-up line in journalctl -u aops-agent" \
-    "aops-agent\[[0-9]+\]: aops-agent 1.0.0 serving on" "$(agent_journal)"
+    "aops-agent\[[0-9]+\]: aops-agent $VERSION serving on" "$(agent_journal)"
   ct sed -i "s/^log_level=.*/log_level=DEBUG/" /etc/aops/agent.conf
   ct systemctl restart aops-agent.service
   curl_agent "$MOVED_IP:$MOVED_PORT" /v1/agent/application/info >/dev/null
@@ -298,7 +299,7 @@ step_6_upgrade_remove() {
   cp "$CT_ROOT"/srv/later/*.rpm "$CT_ROOT/srv/repo/"
   ct createrepo_c -q --update /srv/repo
   in_ct yum upgrade -y -q --refresh aops-agent >"$WORK/yum.log" 2>&1 || { cat "$WORK/yum.log" >&2; fail "yum upgrade"; }
-  expect_eq "upgraded release" "aops-agent-1.0.0-2" "$(ct rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}' aops-agent)"
+  expect_eq "upgraded release" "aops-agent-$VERSION-2" "$(ct rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}' aops-agent)"
   expect_eq "edited agent.conf kept" "$conf" "$(cat "$CT_ROOT/etc/aops/agent.conf")"
   [ ! -e "$CT_ROOT/etc/aops/agent.conf.rpmnew" ] || fail "unexpected agent.conf.rpmnew"
   wait_until 10 eval '[ "$(is_active aops-agent.service)" = active ]' || fail "service not active after upgrade"
