@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end suite: the aops-agent RPM under a real systemd, in a booted Debian 12 container.
-#   bash ci/e2e/run.sh            build the RPMs (ci/build-rpm.sh), boot, run steps 1-7
+#   bash ci/e2e/run.sh            build the RPMs (ci/build-rpm.sh), boot, run steps 1-8
 #   E2E_STEPS="1 2 3" bash ...    run only some steps (each needs the ones before it that set up
-#                                 state: 1 installs; 6 removes, so it runs last)
+#                                 state: 1 installs; 6 removes, so it runs after 1-7; 8 starts
+#                                 from the previous agent and runs alone or last)
 # Every step is a named check; all run, the summary names those that failed, and the exit status
 # is non-zero when any did. A failing step prints the agent's journal during that step.
 set -euo pipefail
@@ -12,7 +13,7 @@ cd "$REPO"
 # shellcheck source=container.sh
 source "$HERE/container.sh"
 
-STEPS=${E2E_STEPS:-"1 2 3 4 5 7 6"}
+STEPS=${E2E_STEPS:-"1 2 3 4 5 7 6 8"}
 SUITE_START=$(date +%s)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aops-e2e.XXXXXX")
 # Ports inside the container. With its own network namespace (the default) any port will do;
@@ -319,12 +320,88 @@ step_6_upgrade_remove() {
   expect_eq "rpmsave is the edited agent.conf" "$conf" "$(cat "$CT_ROOT/etc/aops/agent.conf.rpmsave" 2>/dev/null)"
 }
 
+# The previous agent (Python, v1.x: Type=exec unit enabled in multi-user.target, no socket unit,
+# token file 0644) becomes this one with `yum update aops-agent`, and the host stays registered.
+step_8_previous_agent() {
+  local prev_port=12088 old_token=e2e-previous-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+  local src=/root/previous-agent top=/root/previous-rpmbuild rpm_file out
+  # From no aops-agent: remove what earlier steps left (step 6 does when it ran).
+  if ct rpm -q aops-agent >/dev/null 2>&1; then
+    in_ct yum remove -y -q aops-agent >"$WORK/yum.log" 2>&1 || { cat "$WORK/yum.log" >&2; fail "removing aops-agent first"; }
+  fi
+  rm -rf "$CT_ROOT/etc/aops"
+
+  # The previous package, built here with the container's rpmbuild.
+  mkdir -p "$CT_ROOT$src"
+  cp "$HERE"/fixtures/previous-agent/* "$HERE/fixtures/previous-agent.spec" "$CT_ROOT$src/"
+  ct rpmbuild -bb --quiet --define "_topdir $top" --define "_sourcedir $src" "$src/previous-agent.spec" \
+    >"$WORK/rpmbuild.log" 2>&1 || { cat "$WORK/rpmbuild.log" >&2; fail "rpmbuild of the previous agent"; }
+  rpm_file=$(cd "$CT_ROOT" && ls "${top#/}"/RPMS/*/aops-agent-v1.3.0-1.*.rpm)
+  in_ct yum install -y -q "/$rpm_file" >"$WORK/yum.log" 2>&1 || { cat "$WORK/yum.log" >&2; fail "installing the previous agent"; }
+  expect_eq "previous agent installed" "aops-agent-v1.3.0-1" "$(ct rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}' aops-agent)"
+  # As its operator ran it: another port in agent.conf, the service enabled and started,
+  # registered (its register wrote the token with the default umask).
+  ct sed -i "s/^port=.*/port=$prev_port/" /etc/aops/agent.conf
+  ct systemctl enable -q --now aops-agent.service
+  ct sh -c "umask 022; printf '{\"access_token\": \"%s\"}' '$old_token' >/etc/aops/agent_token.json"
+  wait_until 10 eval '[ "$(listening "$prev_port")" = "127.0.0.1:$prev_port" ]' || fail "the previous agent does not listen"
+  expect_eq "previous agent enabled" enabled "$(ct systemctl is-enabled aops-agent.service)"
+  [ -L "$CT_ROOT/etc/systemd/system/multi-user.target.wants/aops-agent.service" ] || fail "no multi-user.target enablement"
+  expect_eq "token mode before" 644 "$(stat -c %a "$CT_ROOT/etc/aops/agent_token.json")"
+  local conf_before=$WORK/agent.conf.before token_before
+  cp "$CT_ROOT/etc/aops/agent.conf" "$conf_before"
+  token_before=$(cat "$CT_ROOT/etc/aops/agent_token.json")
+
+  out=$(ct yum update -y aops-agent 2>&1) || { say "$out"; fail "yum update aops-agent"; }
+  say "  yum update aops-agent:"
+  grep -E 'aops-agent|Upgrad|Complete|Running scriptlet|token' <<<"$out" | sed 's/^/    /' >&2 || true
+  expect_eq "upgraded to" "aops-agent-$VERSION" "$(ct rpm -q --qf '%{NAME}-%{VERSION}' aops-agent)"
+  cmp "$conf_before" "$CT_ROOT/etc/aops/agent.conf" || fail "agent.conf changed"
+  if [ -e "$CT_ROOT/etc/aops/agent.conf.rpmnew" ]; then
+    cmp rpm/agent.conf "$CT_ROOT/etc/aops/agent.conf.rpmnew" || fail "agent.conf.rpmnew is not the new default"
+    say "  agent.conf kept; the new default is agent.conf.rpmnew"
+  fi
+  expect_eq "token kept" "$token_before" "$(cat "$CT_ROOT/etc/aops/agent_token.json")"
+  expect_eq "token mode after" "600 root" "$(stat -c '%a %U' "$CT_ROOT/etc/aops/agent_token.json")"
+  expect_eq "stale enablement" "" "$(cd "$CT_ROOT/etc/systemd/system" && find . -name aops-agent.service)"
+  expect_eq "socket enabled" enabled "$(ct systemctl is-enabled aops-agent.socket)"
+  expect_eq "socket active" active "$(is_active aops-agent.socket)"
+  expect_eq "listening on agent.conf's address" "127.0.0.1:$prev_port" "$(listening "$prev_port")"
+  expect_match "the listener is systemd's" 'users:\(\("systemd",pid=1,' "$(ct ss -Hltnp "sport = :$prev_port")"
+  expect_eq "previous agent stopped" inactive "$(is_active aops-agent.service)"
+  local reply
+  reply=$(ct curl -sS -m 20 -H "access_token: $old_token" "http://127.0.0.1:$prev_port/v1/agent/host/info")
+  expect_match "old token accepted" '"code": ?200' "$reply"
+  api "127.0.0.1:$prev_port" "$old_token" wrong-token || fail "a wrong token is still refused"
+  expect_eq "status text" "serving on 127.0.0.1:$prev_port (socket from systemd)" "$(unit_prop aops-agent.service StatusText)"
+  # rpm -V reports the operator's edit of agent.conf (a config file, flagged c), nothing else.
+  ct rpm -V --noconfig aops-agent || fail "rpm -V --noconfig aops-agent"
+  expect_match "rpm -V aops-agent" '^[.SM5DLUGTP]{9} +c /etc/aops/agent.conf$' "$(ct rpm -V aops-agent || true)"
+  expect_match "changelog" "^\* .* - $VERSION-" "$(head -n 1 "$CT_ROOT/usr/share/doc/aops-agent/changelog")"
+  say "  socket on 127.0.0.1:$prev_port, token 0600 and accepted, agent.conf unchanged, rpm -V: $(ct rpm -V aops-agent | tr -s ' ' || true)"
+
+  # dnf sees the previous version as older: an update to it is refused, and with it in the
+  # repository an update keeps this one. (dnf install/downgrade of aops-agent-v1.3.0 would still go
+  # back on purpose.)
+  out=$(ct yum update -y "/$rpm_file" 2>&1) || { say "$out"; fail "yum update to v1.3.0 failed outright"; }
+  say "  yum update /$rpm_file: $(grep -i 'already installed' <<<"$out")"
+  expect_match "update to v1.3.0 refused" "The same or higher version of aops-agent is already installed, cannot update it" "$out"
+  expect_eq "still $VERSION after the refused update" "aops-agent-$VERSION" "$(ct rpm -q --qf '%{NAME}-%{VERSION}' aops-agent)"
+  cp "$CT_ROOT/$rpm_file" "$CT_ROOT/srv/repo/"
+  ct createrepo_c -q --update /srv/repo
+  ct yum update -y -q --refresh aops-agent >/dev/null 2>&1 || fail "yum update with v1.3.0 in the repository"
+  expect_eq "still $VERSION with v1.3.0 in the repository" "aops-agent-$VERSION" "$(ct rpm -q --qf '%{NAME}-%{VERSION}' aops-agent)"
+  rm -f "$CT_ROOT/srv/repo/$(basename "$rpm_file")"
+  ct createrepo_c -q --update /srv/repo
+}
+
 # Where the agent listens now (step 6 may run without step 2).
 addr_now() { unit_prop aops-agent.socket Listen | sed 's/ (Stream)//'; }
 
 # ---------------------------------------------------------------------------------------------
 declare -A NAMES=([1]=step_1_install [2]=step_2_move_socket [3]=step_3_journal
-  [4]=step_4_register [5]=step_5_plugin [6]=step_6_upgrade_remove [7]=step_7_idle)
+  [4]=step_4_register [5]=step_5_plugin [6]=step_6_upgrade_remove [7]=step_7_idle
+  [8]=step_8_previous_agent)
 RESULTS=()
 FAILED=0
 
