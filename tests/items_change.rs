@@ -289,7 +289,9 @@ fn fifty_simultaneous_changes_equal_some_serial_order() {
         })
         .collect();
     for t in threads {
-        let v = t.join().unwrap();
+        let v = t
+            .join()
+            .unwrap_or_else(|_| panic!("a change got no answer; agent log:\n{}", agent.log_text()));
         assert_eq!(v["code"], 200);
         assert_eq!(v["resp"]["gala-gopher"]["failure"], json!([]));
         assert_eq!(

@@ -35,6 +35,17 @@ pub fn target_argv(program: impl AsRef<OsStr>) -> Vec<OsString> {
         .collect()
 }
 
+/// How much longer than natively a test waits for the agent's work: code under user-mode
+/// emulation runs several times slower. (The fifty simultaneous changes of items_change queue
+/// behind one file lock; under qemu on a busy machine the last one once waited over 30 s.)
+pub fn slowdown() -> u32 {
+    if runner().is_some() {
+        4
+    } else {
+        1
+    }
+}
+
 /// The name the kernel gives the agent's process (`Name:` in /proc/PID/status): the runner's,
 /// cut to the kernel's 15 characters, when there is one.
 pub fn agent_process_name() -> String {
@@ -336,7 +347,8 @@ pub fn request(
 /// Sends bytes as they are and parses the one response.
 pub fn raw_request(addr: &str, bytes: &[u8]) -> Response {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30) * slowdown()))
+        .unwrap();
     s.write_all(bytes).unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
