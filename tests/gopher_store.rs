@@ -268,7 +268,8 @@ fn sigkill_during_changes_never_leaves_a_broken_file() {
         rng_state ^= rng_state << 13;
         rng_state ^= rng_state >> 7;
         rng_state ^= rng_state << 17;
-        std::thread::sleep(Duration::from_millis(100 + rng_state % 100));
+        // (Under emulation a change takes several times as long: so does the wait.)
+        std::thread::sleep(Duration::from_millis(100 + rng_state % 100) * common::slowdown());
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let got = std::fs::read(&path).unwrap();
