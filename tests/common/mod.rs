@@ -182,6 +182,7 @@ impl Agent {
 
     /// Waits until the port accepts connections; panics with the log if the agent exits.
     pub fn wait_listening(&mut self, timeout: Duration) {
+        let timeout = timeout * slowdown();
         let until = Instant::now() + timeout;
         while Instant::now() < until {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -282,7 +283,7 @@ pub fn capture(pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 }
 
 pub fn wait_for(log: &Arc<Mutex<String>>, needle: &str, timeout: Duration) {
-    let until = Instant::now() + timeout;
+    let until = Instant::now() + timeout * slowdown();
     while Instant::now() < until {
         if log.lock().unwrap().contains(needle) {
             return;
