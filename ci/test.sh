@@ -12,6 +12,8 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked
+echo "== cargo test for aarch64, under qemu-aarch64-static"
+bash ci/test-aarch64.sh
 echo "== RPM"
 bash ci/build-rpm.sh
 echo "== end-to-end under systemd"

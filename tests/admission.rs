@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{connect_from, free_port, get_raw, request_from, Agent, Options, TempDir, BIN, TOKEN};
@@ -99,7 +99,7 @@ fn refused_start(conf: &str) -> String {
     let d = TempDir::new("admission-bad");
     let path = d.join("agent.conf");
     std::fs::write(&path, conf).unwrap();
-    let out = Command::new(BIN)
+    let out = common::target_command(BIN)
         .arg("-c")
         .arg(&path)
         .arg("start")
@@ -249,7 +249,7 @@ fn mapped_ipv4_peers_are_matched_as_ipv4() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = common::target_command(BIN)
         .arg("-c")
         .arg(&conf)
         .arg("start")

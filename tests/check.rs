@@ -158,7 +158,7 @@ impl Host {
     }
 
     fn command(&self, json: bool) -> Command {
-        let mut cmd = Command::new(common::BIN);
+        let mut cmd = common::target_command(common::BIN);
         cmd.arg("-c").arg(&self.conf).arg("check");
         if json {
             cmd.arg("--json");

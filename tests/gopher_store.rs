@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -143,6 +143,7 @@ fn worker_changes(path: &Path, index: usize, count: usize) {
 
 /// Changes without end, alternating between two patterns, until killed.
 fn worker_forever(path: &Path) -> ! {
+    println!("worker: changing");
     for k in 0.. {
         gopher::apply_switches(path, &pattern(k % 2)).unwrap();
     }
@@ -175,7 +176,7 @@ fn worker_entry() {
 }
 
 fn spawn_worker(role: &str, path: &Path, index: usize) -> Child {
-    Command::new(std::env::current_exe().unwrap())
+    common::target_command(std::env::current_exe().unwrap())
         .args(["--exact", "worker_entry", "--test-threads=1", "--nocapture"])
         .env(WORKER_ROLE, role)
         .env(WORKER_PATH, path)
@@ -256,12 +257,19 @@ fn sigkill_during_changes_never_leaves_a_broken_file() {
     let mut last = stamp(std::fs::metadata(&path).unwrap());
     for round in 0..40 {
         let mut child = spawn_worker("forever", &path, 0);
-        // Let it start and run a while; the kill lands at a different point of a change
-        // each time.
+        // Let it start (a test binary starts slowly under emulation) and run a while; the kill
+        // lands at a different point of a change each time.
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("worker: changing") {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0, "worker ended early");
+        }
         rng_state ^= rng_state << 13;
         rng_state ^= rng_state >> 7;
         rng_state ^= rng_state << 17;
-        std::thread::sleep(Duration::from_millis(100 + rng_state % 100));
+        // (Under emulation a change takes several times as long: so does the wait.)
+        std::thread::sleep(Duration::from_millis(100 + rng_state % 100) * common::slowdown());
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let got = std::fs::read(&path).unwrap();

@@ -316,7 +316,7 @@ fn host_info_spawns_no_process() {
     let mut strace = Command::new("strace")
         .args(["-f", "-qq", "-e", "trace=process", "-o"])
         .arg(&trace)
-        .arg(common::BIN)
+        .args(common::target_argv(common::BIN))
         .arg("-c")
         .arg(&conf)
         .arg("start")

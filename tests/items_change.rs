@@ -289,7 +289,9 @@ fn fifty_simultaneous_changes_equal_some_serial_order() {
         })
         .collect();
     for t in threads {
-        let v = t.join().unwrap();
+        let v = t
+            .join()
+            .unwrap_or_else(|_| panic!("a change got no answer; agent log:\n{}", agent.log_text()));
         assert_eq!(v["code"], 200);
         assert_eq!(v["resp"]["gala-gopher"]["failure"], json!([]));
         assert_eq!(
@@ -340,9 +342,10 @@ fn twenty_quick_changes_coalesce_restarts() {
 }
 
 /// One request that tolerates the agent dying under it.
-fn try_change(addr: &str, body: &str) {
+/// One change request; whether an answer came back.
+fn try_change(addr: &str, body: &str) -> bool {
     let Ok(mut conn) = TcpStream::connect(addr) else {
-        return;
+        return false;
     };
     let raw = format!(
         "POST {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\naccess_token: {TOKEN}\r\n\
@@ -350,10 +353,10 @@ fn try_change(addr: &str, body: &str) {
         body.len()
     );
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    if conn.write_all(raw.as_bytes()).is_ok() {
-        let mut sink = Vec::new();
-        let _ = conn.read_to_end(&mut sink);
-    }
+    let mut sink = Vec::new();
+    conn.write_all(raw.as_bytes()).is_ok()
+        && conn.read_to_end(&mut sink).is_ok()
+        && !sink.is_empty()
 }
 
 #[test]
@@ -372,20 +375,34 @@ fn sigkill_during_changes_never_leaves_a_partial_file() {
         let mut agent = s.agent();
         let addr = agent.addr();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let workers: Vec<_> = (0..4)
             .map(|w| {
                 let (addr, stop) = (addr.clone(), Arc::clone(&stop));
+                let answered = Arc::clone(&answered);
                 let start = next();
                 std::thread::spawn(move || {
                     let mut p = start + w;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        try_change(&addr, &pattern_body(p % 64));
+                        if try_change(&addr, &pattern_body(p % 64)) {
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         p += 7;
                     }
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(30 + (next() % 200) as u64));
+        // The kill lands while changes are under way: after the first answer (how long that
+        // takes depends on the machine, and on emulation), at a different point each round.
+        let until = Instant::now() + Duration::from_secs(30);
+        while answered.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            assert!(
+                Instant::now() < until,
+                "round {round}: no change was answered"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis((next() % 200) as u64));
         common::unsafe_kill(agent.child.id(), "KILL");
         let _ = agent.child.wait();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -8,10 +8,13 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{capture, free_port, unsafe_kill, wait_for, wait_timeout, Agent, TempDir, BIN, TOKEN};
+use common::{
+    capture, free_port, target_argv, target_command, unsafe_kill, wait_for, wait_timeout, Agent,
+    TempDir, BIN, TOKEN,
+};
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
+    let out = target_command(BIN)
         .args(args)
         .env("AOPS_AGENT_LOG", "stderr")
         .env_remove("LISTEN_FDS")
@@ -141,7 +144,7 @@ fn missing_config_file_means_defaults() {
     // line naming the (absent) file is what matters: defaults were used, nothing refused.
     let dir = TempDir::new("noconf");
     let conf = dir.join("absent.conf");
-    let mut child = Command::new(BIN)
+    let mut child = target_command(BIN)
         .args(["-c", conf.to_str().unwrap(), "start"])
         .env("AOPS_AGENT_LOG", "stderr")
         .env_remove("LISTEN_FDS")
@@ -185,14 +188,9 @@ fn socket_activation_serves_on_the_inherited_socket_without_binding() {
     let mut child = Command::new(tool)
         .arg("-l")
         .arg(format!("127.0.0.1:{inherited}"))
-        .args([
-            "-E",
-            "AOPS_AGENT_LOG=stderr",
-            BIN,
-            "-c",
-            conf.to_str().unwrap(),
-            "start",
-        ])
+        .args(["-E", "AOPS_AGENT_LOG=stderr"])
+        .args(target_argv(BIN))
+        .args(["-c", conf.to_str().unwrap(), "start"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{tool} is required (Debian package systemd): {e}"));

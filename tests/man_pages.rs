@@ -3,6 +3,8 @@
 //! the agent reads. The lists come from the source, so a key or option added there without a
 //! man page entry fails here. The pages also render without a warning from man(1).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -329,7 +331,7 @@ fn every_check_is_in_aops_agent_8() {
 fn check_ids() -> Vec<String> {
     let dir = std::env::temp_dir().join(format!("aops-man-ids-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_aops_agent"))
+    let out = common::target_command(env!("CARGO_BIN_EXE_aops_agent"))
         .args(["-c"])
         .arg(dir.join("absent.conf"))
         .args(["check", "--json"])

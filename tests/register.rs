@@ -9,11 +9,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Agent, Options, TempDir, BIN};
+use common::{free_port, target_command, Agent, Options, TempDir, BIN};
 use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/register");
@@ -213,7 +213,7 @@ fn register(conf: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 /// As [`register`], with `stdin` piped to the command (else it reads an empty input).
 fn register_stdin(conf: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let started = Instant::now();
-    let mut cmd = Command::new(BIN);
+    let mut cmd = target_command(BIN);
     cmd.arg("-c")
         .arg(conf)
         .arg("register")
@@ -681,7 +681,7 @@ fn password_typed_on_a_terminal_is_not_echoed() {
         t.c_lflag & libc::ECHO != 0
     };
     assert!(echo_on(), "a fresh terminal echoes");
-    let mut cmd = Command::new(BIN);
+    let mut cmd = target_command(BIN);
     cmd.arg("-c")
         .arg(&host.conf)
         .args(["register", "-d", &data])

@@ -54,7 +54,7 @@ sample() { # FIGURE VALUE [ENDPOINT CONNECTIONS]
 }
 
 say "== building the release RPM"
-RPM=$(bash ci/build-rpm.sh | tail -n 1)
+RPM=$(RPM_ARCHES=x86_64 bash ci/build-rpm.sh | tail -n 1)
 BIN=$TARGET_DIR/x86_64-unknown-linux-musl/release/aops_agent
 
 say "== booting the container"

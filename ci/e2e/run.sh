@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end suite: the aops-agent RPM under a real systemd, in a booted Debian 12 container.
-#   bash ci/e2e/run.sh            build the RPMs (ci/build-rpm.sh), boot, run steps 1-10
+#   bash ci/e2e/run.sh            build the RPMs (ci/build-rpm.sh), boot, run steps 1-11
 #   E2E_STEPS="1 2 3" bash ...    run only some steps (each needs the ones before it that set up
-#                                 state: 1 installs; 6 removes, so it runs last)
+#                                 state: 1 installs; 6 removes, so it runs after 1-10; 11 starts
+#                                 from the previous agent and runs alone or last)
 # Every step is a named check; all run, the summary names those that failed, and the exit status
 # is non-zero when any did. A failing step prints the agent's journal during that step.
 set -euo pipefail
@@ -12,7 +13,7 @@ cd "$REPO"
 # shellcheck source=container.sh
 source "$HERE/container.sh"
 
-STEPS=${E2E_STEPS:-"1 2 3 4 5 8 7 9 10 6"}
+STEPS=${E2E_STEPS:-"1 2 3 4 5 8 7 9 10 6 11"}
 SUITE_START=$(date +%s)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aops-e2e.XXXXXX")
 # Ports inside the container. With its own network namespace (the default) any port will do;
@@ -26,6 +27,7 @@ else
   DEFAULT_PORT=12000 MOVED_IP=127.0.0.1 MOVED_PORT=$(pick_port) MANAGER_PORT=$(pick_port) OTHER_PORT=$(pick_port)
 fi
 MAX_EXPOSURE=${E2E_MAX_EXPOSURE:-2.5}
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 TOKEN=e2e-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 CURSOR=
 
@@ -69,8 +71,9 @@ curl_agent() { # ADDR PATH: one request with the saved token, or a made-up one
 # ---------------------------------------------------------------------------------------------
 build_packages() {
   say "== building the RPMs"
-  RPM1=$(bash ci/build-rpm.sh | tail -n 1)
-  RPM2=$(RPM_OUT=$WORK/later bash ci/build-rpm.sh -s 'release = "2"' | tail -n 1)
+  # The container is x86_64: the aarch64 RPM is built and linted by ci/build-rpm.sh in ci/test.sh.
+  RPM1=$(RPM_ARCHES=x86_64 bash ci/build-rpm.sh | tail -n 1)
+  RPM2=$(RPM_ARCHES=x86_64 RPM_OUT=$WORK/later bash ci/build-rpm.sh -s 'release = "2"' | tail -n 1)
   [ -f "$RPM1" ] && [ -f "$RPM2" ] || { say "RPM build produced no file"; return 1; }
   say "   $(basename "$RPM1") ($(stat -c %s "$RPM1") bytes), $(basename "$RPM2")"
   # The container's RPM database is empty: one fixture package declares the Debian base.
@@ -118,7 +121,7 @@ EOF
 # ---------------------------------------------------------------------------------------------
 step_1_install() {
   in_ct yum install -y -q aops-agent >"$WORK/yum.log" 2>&1 || { cat "$WORK/yum.log" >&2; fail "yum install aops-agent"; }
-  expect_eq "installed release" "aops-agent-1.0.0-1" "$(ct rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}' aops-agent)"
+  expect_eq "installed release" "aops-agent-$VERSION-1" "$(ct rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}' aops-agent)"
   local f
   for f in /usr/bin/aops_agent /usr/lib/systemd/system/aops-agent.socket \
       /usr/lib/systemd/system/aops-agent.service /etc/aops/agent.conf \
@@ -170,7 +173,7 @@ step_2_move_socket() {
   local j
   j=$(agent_journal -o cat)
   local up started
-  up=$(grep -n "aops-agent 1.0.0 serving on $MOVED_IP:$MOVED_PORT" <<<"$j" | head -n1 | cut -d: -f1)
+  up=$(grep -n "aops-agent $VERSION serving on $MOVED_IP:$MOVED_PORT" <<<"$j" | head -n1 | cut -d: -f1)
   started=$(grep -n "^Started " <<<"$j" | tail -n1 | cut -d: -f1)
   [ -n "$up" ] && [ -n "$started" ] && [ "$up" -lt "$started" ] \
     || fail "start-up line (line ${up:-none}) not before systemd's 'Started' (line ${started:-none})"
@@ -202,7 +205,7 @@ step_2_move_socket() {
 
 step_3_journal() {
   expect_match "start-up line in journalctl -u aops-agent" \
-    "aops-agent\[[0-9]+\]: aops-agent 1.0.0 serving on" "$(agent_journal)"
+    "aops-agent\[[0-9]+\]: aops-agent $VERSION serving on" "$(agent_journal)"
   ct sed -i "s/^log_level=.*/log_level=DEBUG/" /etc/aops/agent.conf
   ct systemctl restart aops-agent.service
   curl_agent "$MOVED_IP:$MOVED_PORT" /v1/agent/application/info >/dev/null
@@ -372,7 +375,7 @@ step_6_upgrade_remove() {
   cp "$CT_ROOT"/srv/later/*.rpm "$CT_ROOT/srv/repo/"
   ct createrepo_c -q --update /srv/repo
   in_ct yum upgrade -y -q --refresh aops-agent >"$WORK/yum.log" 2>&1 || { cat "$WORK/yum.log" >&2; fail "yum upgrade"; }
-  expect_eq "upgraded release" "aops-agent-1.0.0-2" "$(ct rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}' aops-agent)"
+  expect_eq "upgraded release" "aops-agent-$VERSION-2" "$(ct rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}' aops-agent)"
   expect_eq "edited agent.conf kept" "$conf" "$(cat "$CT_ROOT/etc/aops/agent.conf")"
   [ ! -e "$CT_ROOT/etc/aops/agent.conf.rpmnew" ] || fail "unexpected agent.conf.rpmnew"
   wait_until 10 eval '[ "$(is_active aops-agent.service)" = active ]' || fail "service not active after upgrade"
@@ -456,13 +459,88 @@ step_10_security() {
   ! agent_journal -o cat | grep -qF "$TOKEN" || fail "the token appears in the journal"
 }
 
+# The previous agent (Python, v1.x: Type=exec unit enabled in multi-user.target, no socket unit,
+# token file 0644) becomes this one with `yum update aops-agent`, and the host stays registered.
+step_11_previous_agent() {
+  local prev_port=12088 old_token=e2e-previous-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+  local src=/root/previous-agent top=/root/previous-rpmbuild rpm_file out
+  # From no aops-agent: remove what earlier steps left (step 6 does when it ran).
+  if ct rpm -q aops-agent >/dev/null 2>&1; then
+    in_ct yum remove -y -q aops-agent >"$WORK/yum.log" 2>&1 || { cat "$WORK/yum.log" >&2; fail "removing aops-agent first"; }
+  fi
+  rm -rf "$CT_ROOT/etc/aops"
+
+  # The previous package, built here with the container's rpmbuild.
+  mkdir -p "$CT_ROOT$src"
+  cp "$HERE"/fixtures/previous-agent/* "$HERE/fixtures/previous-agent.spec" "$CT_ROOT$src/"
+  ct rpmbuild -bb --quiet --define "_topdir $top" --define "_sourcedir $src" "$src/previous-agent.spec" \
+    >"$WORK/rpmbuild.log" 2>&1 || { cat "$WORK/rpmbuild.log" >&2; fail "rpmbuild of the previous agent"; }
+  rpm_file=$(cd "$CT_ROOT" && ls "${top#/}"/RPMS/*/aops-agent-v1.3.0-1.*.rpm)
+  in_ct yum install -y -q "/$rpm_file" >"$WORK/yum.log" 2>&1 || { cat "$WORK/yum.log" >&2; fail "installing the previous agent"; }
+  expect_eq "previous agent installed" "aops-agent-v1.3.0-1" "$(ct rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}' aops-agent)"
+  # As its operator ran it: another port in agent.conf, the service enabled and started,
+  # registered (its register wrote the token with the default umask).
+  ct sed -i "s/^port=.*/port=$prev_port/" /etc/aops/agent.conf
+  ct systemctl enable -q --now aops-agent.service
+  ct sh -c "umask 022; printf '{\"access_token\": \"%s\"}' '$old_token' >/etc/aops/agent_token.json"
+  wait_until 10 eval '[ "$(listening "$prev_port")" = "127.0.0.1:$prev_port" ]' || fail "the previous agent does not listen"
+  expect_eq "previous agent enabled" enabled "$(ct systemctl is-enabled aops-agent.service)"
+  [ -L "$CT_ROOT/etc/systemd/system/multi-user.target.wants/aops-agent.service" ] || fail "no multi-user.target enablement"
+  expect_eq "token mode before" 644 "$(stat -c %a "$CT_ROOT/etc/aops/agent_token.json")"
+  local conf_before=$WORK/agent.conf.before token_before
+  cp "$CT_ROOT/etc/aops/agent.conf" "$conf_before"
+  token_before=$(cat "$CT_ROOT/etc/aops/agent_token.json")
+
+  out=$(ct yum update -y aops-agent 2>&1) || { say "$out"; fail "yum update aops-agent"; }
+  say "  yum update aops-agent:"
+  grep -E 'aops-agent|Upgrad|Complete|Running scriptlet|token' <<<"$out" | sed 's/^/    /' >&2 || true
+  expect_eq "upgraded to" "aops-agent-$VERSION" "$(ct rpm -q --qf '%{NAME}-%{VERSION}' aops-agent)"
+  cmp "$conf_before" "$CT_ROOT/etc/aops/agent.conf" || fail "agent.conf changed"
+  if [ -e "$CT_ROOT/etc/aops/agent.conf.rpmnew" ]; then
+    cmp rpm/agent.conf "$CT_ROOT/etc/aops/agent.conf.rpmnew" || fail "agent.conf.rpmnew is not the new default"
+    say "  agent.conf kept; the new default is agent.conf.rpmnew"
+  fi
+  expect_eq "token kept" "$token_before" "$(cat "$CT_ROOT/etc/aops/agent_token.json")"
+  expect_eq "token mode after" "600 root" "$(stat -c '%a %U' "$CT_ROOT/etc/aops/agent_token.json")"
+  expect_eq "stale enablement" "" "$(cd "$CT_ROOT/etc/systemd/system" && find . -name aops-agent.service)"
+  expect_eq "socket enabled" enabled "$(ct systemctl is-enabled aops-agent.socket)"
+  expect_eq "socket active" active "$(is_active aops-agent.socket)"
+  expect_eq "listening on agent.conf's address" "127.0.0.1:$prev_port" "$(listening "$prev_port")"
+  expect_match "the listener is systemd's" 'users:\(\("systemd",pid=1,' "$(ct ss -Hltnp "sport = :$prev_port")"
+  expect_eq "previous agent stopped" inactive "$(is_active aops-agent.service)"
+  local reply
+  reply=$(ct curl -sS -m 20 -H "access_token: $old_token" "http://127.0.0.1:$prev_port/v1/agent/host/info")
+  expect_match "old token accepted" '"code": ?200' "$reply"
+  api "127.0.0.1:$prev_port" "$old_token" wrong-token || fail "a wrong token is still refused"
+  expect_eq "status text" "serving on 127.0.0.1:$prev_port (socket from systemd)" "$(unit_prop aops-agent.service StatusText)"
+  # rpm -V reports the operator's edit of agent.conf (a config file, flagged c), nothing else.
+  ct rpm -V --noconfig aops-agent || fail "rpm -V --noconfig aops-agent"
+  expect_match "rpm -V aops-agent" '^[.SM5DLUGTP]{9} +c /etc/aops/agent.conf$' "$(ct rpm -V aops-agent || true)"
+  expect_match "changelog" "^\* .* - $VERSION-" "$(head -n 1 "$CT_ROOT/usr/share/doc/aops-agent/changelog")"
+  say "  socket on 127.0.0.1:$prev_port, token 0600 and accepted, agent.conf unchanged, rpm -V: $(ct rpm -V aops-agent | tr -s ' ' || true)"
+
+  # dnf sees the previous version as older: an update to it is refused, and with it in the
+  # repository an update keeps this one. (dnf install/downgrade of aops-agent-v1.3.0 would still go
+  # back on purpose.)
+  out=$(ct yum update -y "/$rpm_file" 2>&1) || { say "$out"; fail "yum update to v1.3.0 failed outright"; }
+  say "  yum update /$rpm_file: $(grep -i 'already installed' <<<"$out")"
+  expect_match "update to v1.3.0 refused" "The same or higher version of aops-agent is already installed, cannot update it" "$out"
+  expect_eq "still $VERSION after the refused update" "aops-agent-$VERSION" "$(ct rpm -q --qf '%{NAME}-%{VERSION}' aops-agent)"
+  cp "$CT_ROOT/$rpm_file" "$CT_ROOT/srv/repo/"
+  ct createrepo_c -q --update /srv/repo
+  ct yum update -y -q --refresh aops-agent >/dev/null 2>&1 || fail "yum update with v1.3.0 in the repository"
+  expect_eq "still $VERSION with v1.3.0 in the repository" "aops-agent-$VERSION" "$(ct rpm -q --qf '%{NAME}-%{VERSION}' aops-agent)"
+  rm -f "$CT_ROOT/srv/repo/$(basename "$rpm_file")"
+  ct createrepo_c -q --update /srv/repo
+}
+
 # Where the agent listens now (step 6 may run without step 2).
 addr_now() { unit_prop aops-agent.socket Listen | sed 's/ (Stream)//'; }
 
 # ---------------------------------------------------------------------------------------------
 declare -A NAMES=([1]=step_1_install [2]=step_2_move_socket [3]=step_3_journal
   [4]=step_4_register [5]=step_5_plugin [6]=step_6_upgrade_remove [7]=step_7_idle
-  [8]=step_8_gopher2 [9]=step_9_check [10]=step_10_security)
+  [8]=step_8_gopher2 [9]=step_9_check [10]=step_10_security [11]=step_11_previous_agent)
 RESULTS=()
 FAILED=0
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,59 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_aops_agent");
 pub const TOKEN: &str = "test-token-0123456789";
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// The program that runs binaries built for the target under test, from `AOPS_TEST_RUNNER`.
+/// Unset (the native run) means none. The aarch64 run sets it to `qemu-aarch64-static`
+/// (ci/test-aarch64.sh): cargo's runner starts the test binaries under emulation, but what they
+/// start in turn (the agent, themselves) the kernel cannot execute without a binfmt_misc entry,
+/// which CI machines need not have.
+pub fn runner() -> Option<OsString> {
+    std::env::var_os("AOPS_TEST_RUNNER").filter(|r| !r.is_empty())
+}
+
+/// The argument vector that runs `program` (a target binary): the runner first, if any. For
+/// tools that take a command line to run (systemd-socket-activate, strace).
+pub fn target_argv(program: impl AsRef<OsStr>) -> Vec<OsString> {
+    runner()
+        .into_iter()
+        .chain(std::iter::once(program.as_ref().to_os_string()))
+        .collect()
+}
+
+/// How much longer than natively a test waits for the agent's work: code under user-mode
+/// emulation runs several times slower. (The fifty simultaneous changes of items_change queue
+/// behind one file lock; under qemu on a busy machine the last one once waited over 30 s.)
+pub fn slowdown() -> u32 {
+    if runner().is_some() {
+        4
+    } else {
+        1
+    }
+}
+
+/// The name the kernel gives the agent's process (`Name:` in /proc/PID/status): the runner's,
+/// cut to the kernel's 15 characters, when there is one.
+pub fn agent_process_name() -> String {
+    match runner() {
+        Some(r) => {
+            let base = Path::new(&r)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            base.chars().take(15).collect()
+        }
+        None => "aops_agent".to_string(),
+    }
+}
+
+/// A `Command` for a target binary, through the runner if there is one.
+pub fn target_command(program: impl AsRef<OsStr>) -> Command {
+    let mut argv = target_argv(program).into_iter();
+    let mut cmd = Command::new(argv.next().unwrap());
+    cmd.args(argv);
+    cmd
+}
 
 /// A directory under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -104,7 +158,7 @@ impl Agent {
             opts.extra_conf
         );
         std::fs::write(&conf, text).unwrap();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = target_command(BIN);
         cmd.arg("-c").arg(&conf).arg("start");
         cmd.env("AOPS_AGENT_LOG", "stderr")
             .env_remove("NOTIFY_SOCKET")
@@ -132,6 +186,7 @@ impl Agent {
 
     /// Waits until the port accepts connections; panics with the log if the agent exits.
     pub fn wait_listening(&mut self, timeout: Duration) {
+        let timeout = timeout * slowdown();
         let until = Instant::now() + timeout;
         while Instant::now() < until {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -232,7 +287,7 @@ pub fn capture(pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 }
 
 pub fn wait_for(log: &Arc<Mutex<String>>, needle: &str, timeout: Duration) {
-    let until = Instant::now() + timeout;
+    let until = Instant::now() + timeout * slowdown();
     while Instant::now() < until {
         if log.lock().unwrap().contains(needle) {
             return;
@@ -297,7 +352,8 @@ pub fn request(
 /// Sends bytes as they are and parses the one response.
 pub fn raw_request(addr: &str, bytes: &[u8]) -> Response {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30) * slowdown()))
+        .unwrap();
     s.write_all(bytes).unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
