@@ -12,4 +12,5 @@ TARGET=aarch64-unknown-linux-musl
 cross_setup "$TARGET"
 cross_runner_setup "$TARGET"
 echo "test-aarch64: runner $CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUNNER ($("$CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUNNER" --version | head -n 1))" >&2
+echo "test-aarch64: NOTE: the peak-RSS bound of tests/http_mutation.rs is NOT checked here (the process measured is qemu's); the x86_64 run checks it" >&2
 cargo test --locked --target "$TARGET" "$@"

@@ -623,7 +623,16 @@ fn mutated_requests_never_break_the_agent() {
         "{cases} mutated requests (seed {seed}) in {:.1} s; answers: {seen:?}; peak RSS {peak} kB",
         took.as_secs_f64()
     );
-    assert!(peak < 20 * 1024, "peak RSS {peak} kB is over 20 MB");
+    if common::runner().is_some() {
+        // The process measured is the emulator's: its RSS is mostly qemu's translated code. The
+        // native run of this test (ci/test.sh's x86_64 stage) holds the agent to the bound.
+        eprintln!(
+            "NOTE: peak RSS NOT CHECKED under emulation ({peak} kB is qemu's, not the agent's); \
+             the native run checks it"
+        );
+    } else {
+        assert!(peak < 20 * 1024, "peak RSS {peak} kB is over 20 MB");
+    }
     // Every kind of answer came up: the mutations reach past the parser.
     for kind in ["HTTP 200", "HTTP 400", "HTTP 404", "HTTP 405", "HTTP 413"] {
         assert!(seen.contains_key(kind), "no {kind} in {seen:?}");
