@@ -187,6 +187,7 @@ fn one_address_cannot_take_every_connection_slot() {
     let dst = SocketAddrV4::new(Ipv4Addr::LOCALHOST, a.port);
     let half = format!("GET {INFO} HTTP/1.1\r\nHost: agent\r\naccess_token: {TOKEN}\r\n");
     let mut held = Vec::new();
+    let began = Instant::now();
     for _ in 0..600 {
         // Connections the agent has already closed may refuse the write: that is the point.
         let mut s = connect_from(SECOND, dst).expect("connect from 127.0.0.2");
@@ -209,8 +210,10 @@ fn one_address_cannot_take_every_connection_slot() {
         "WARNING: refused a connection from 127.0.0.2: that address already holds 32 connections",
         Duration::from_secs(5),
     );
+    // At most one line a second for the address (with a count of those held back).
     let lines = count(&a.log_text(), "refused a connection from 127.0.0.2");
-    assert!(lines <= 3, "{lines} refusal lines in about a second");
+    let secs = began.elapsed().as_secs() as usize;
+    assert!(lines <= secs + 2, "{lines} refusal lines in {secs} s");
 
     // Once they go, the address may connect again.
     drop(held);
