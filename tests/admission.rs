@@ -198,8 +198,9 @@ fn one_address_cannot_take_every_connection_slot() {
         let t = Instant::now();
         assert!(served(src, &a), "{src} was not served");
         let took = t.elapsed();
+        // The contract's bound natively; emulation slows every request alike.
         assert!(
-            took < Duration::from_secs(1),
+            took < Duration::from_secs(1) * common::slowdown(),
             "a request from {src} took {took:?} while 127.0.0.2 held its connections"
         );
     }
