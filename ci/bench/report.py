@@ -86,8 +86,8 @@ def main():
         if st:
             out.append(f"| {name} | {fmt(st, unit, digits)} | {goal} |")
     out.append("")
-    out.append("| endpoint | conns | p50 | p99 | req/s | errors | processes/request |")
-    out.append("|---|---|---|---|---|---|---|")
+    out.append("| endpoint | conns | p50 | p99 | req/s | errors | processes/request | peak RSS |")
+    out.append("|---|---|---|---|---|---|---|---|")
     endpoints = [e for e in figures.get("rps", {})]
     for ep in endpoints:
         procs = get("procs_per_request", ep)
@@ -96,9 +96,11 @@ def main():
             p99 = get("p99_us", ep, conns)
             rps = get("rps", ep, conns)
             err = get("errors", ep, conns)
+            peak = get("run_peak_rss_kb", ep, conns)
             out.append(
                 f"| {ep} | {conns} | {fmt(p50, ' µs')} | {fmt(p99, ' µs')} | {fmt(rps)} | "
-                f"{fmt(err)} | {fmt(procs, '', 2) if procs else '?'} |"
+                f"{fmt(err)} | {fmt(procs, '', 2) if procs else '?'} | "
+                f"{fmt(peak, ' kB') if peak else ''} |"
             )
     text = "\n".join(out)
     print(text)

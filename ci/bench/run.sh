@@ -215,6 +215,8 @@ wrk_runs() { # NAME METHOD PATH BODY BODY2 TOKEN CONNS
   [ "$conns" = 1 ] && threads=1
   for run in $(seq 1 "$RUNS"); do
     settle
+    # Each 256-connection run's own peak: "5" resets the process's VmHWM to its current RSS.
+    if [ "$conns" = 256 ]; then echo 5 >"/proc/$(main_pid_host)/clear_refs"; fi
     line=$(BENCH_METHOD=$method BENCH_PATH=$path BENCH_TOKEN=$token BENCH_BODY=$body \
       BENCH_BODY2=$body2 wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout 20s -s "$HERE/wrk.lua" \
       "http://127.0.0.1:$PORT" | sed -n 's/^BENCH //p')
@@ -230,6 +232,7 @@ print(d["requests"], d["duration_us"], d["p50_us"], d["p99_us"], d["errors"])' "
     if [ "$conns" = 256 ]; then
       hwm=$(status_kb "$(main_pid_host)" VmHWM)
       [ "$hwm" -gt "$peak" ] && peak=$hwm
+      sample run_peak_rss_kb "$hwm" "$name" "$conns"
     fi
   done
   say "   $name, $conns connections: done"
