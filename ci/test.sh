@@ -16,5 +16,8 @@ echo "== cargo test for aarch64, under qemu-aarch64-static"
 bash ci/test-aarch64.sh
 echo "== RPM"
 bash ci/build-rpm.sh
+echo "== memory of the static binary"
+AOPS_AGENT_STATIC_BIN=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/aops_agent \
+  cargo test --locked --test memory static_build -- --nocapture
 echo "== end-to-end under systemd"
 bash ci/e2e/run.sh

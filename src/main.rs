@@ -7,8 +7,13 @@ use aops_agent::{check, generator, log, register, server};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// Before mimalloc's constructor and Rust's first allocation, both before `main`: see
+// src/allocator.rs.
+#[used]
+#[link_section = ".init_array.00100"]
+static ALLOCATOR_SETUP: extern "C" fn() = aops_agent::allocator::early;
+
 fn main() -> ExitCode {
-    aops_agent::allocator::tune();
     // The same binary is the systemd generator, installed as a symlink under that name.
     if generator::invoked_as_generator(std::env::args_os().next().as_ref()) {
         return generator::main(std::env::args_os().skip(1).collect());

@@ -200,6 +200,12 @@ async fn serve(listener: TcpListener, ctx: Arc<Ctx>, status: String) -> Result<(
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
             .keep_alive(true)
+            // Memory per connection: hyper starts both buffers at 8 KiB, and by default lets the
+            // read buffer grow to ~400 KiB, for a request head or while a body streams in;
+            // 256 connections could then hold 100 MB. A head larger than this gets 431.
+            .max_buf_size(crate::http::MAX_CONNECTION_BUFFER)
+            // Responses are queued as they are, never copied into the connection's buffer.
+            .writev(true)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

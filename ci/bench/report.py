@@ -57,6 +57,10 @@ def main():
     out.append(f"Machine: {meta.get('machine', '?')}. Date: {meta.get('date', '?')}. "
                f"Command: `{meta.get('command', 'bash ci/bench/run.sh')}`. "
                f"Each figure: median of {meta.get('runs', '?')} runs (min–max).")
+    if "load_start" in meta:
+        out.append("")
+        out.append(f"Load average (1, 5, 15 min) at start: {meta['load_start']}; at end: "
+                   f"{meta['load_end']}. Transparent huge pages: `{meta.get('thp', '?')}`.")
     out.append("")
     out.append("| figure | value | goal |")
     out.append("|---|---|---|")
@@ -64,6 +68,11 @@ def main():
         ("static binary size", get("binary_bytes"), " B", 0, "≈ 1 MB"),
         ("RPM size", get("rpm_bytes"), " B", 0, ""),
         ("idle RSS of the service", get("idle_rss_kb"), " kB", 0, "≤ 3 MB"),
+        ("AnonHugePages of the service, idle", get("idle_huge_kb"), " kB", 0, "0 kB"),
+        (f"idle RSS of the host build (`cargo build --release`, glibc), "
+         f"{meta.get('host_idle_seconds', 10)} s after start", get("host_idle_rss_kb"), " kB", 0,
+         ""),
+        ("AnonHugePages of the host build, idle", get("host_idle_huge_kb"), " kB", 0, "0 kB"),
         (f"CPU time over {meta.get('idle_seconds', 60)} idle seconds", get("idle_cpu_ticks"),
          " ticks", 0, "0 ticks"),
         ("cold start: connect → first response (socket activation)", get("cold_ms"), " ms", 2,
@@ -77,8 +86,8 @@ def main():
         if st:
             out.append(f"| {name} | {fmt(st, unit, digits)} | {goal} |")
     out.append("")
-    out.append("| endpoint | conns | p50 | p99 | req/s | errors | processes/request |")
-    out.append("|---|---|---|---|---|---|---|")
+    out.append("| endpoint | conns | p50 | p99 | req/s | errors | processes/request | peak RSS |")
+    out.append("|---|---|---|---|---|---|---|---|")
     endpoints = [e for e in figures.get("rps", {})]
     for ep in endpoints:
         procs = get("procs_per_request", ep)
@@ -87,9 +96,11 @@ def main():
             p99 = get("p99_us", ep, conns)
             rps = get("rps", ep, conns)
             err = get("errors", ep, conns)
+            peak = get("run_peak_rss_kb", ep, conns)
             out.append(
                 f"| {ep} | {conns} | {fmt(p50, ' µs')} | {fmt(p99, ' µs')} | {fmt(rps)} | "
-                f"{fmt(err)} | {fmt(procs, '', 2) if procs else '?'} |"
+                f"{fmt(err)} | {fmt(procs, '', 2) if procs else '?'} | "
+                f"{fmt(peak, ' kB') if peak else ''} |"
             )
     text = "\n".join(out)
     print(text)

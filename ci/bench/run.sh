@@ -5,7 +5,8 @@
 # socket-activates the service and measures it from the host over loopback with wrk. Prints a
 # markdown table and writes the same figures as JSON ($BENCH_OUT, default target/bench/bench.json).
 # Knobs: BENCH_RUNS (runs per figure, default 3), BENCH_SECONDS (per wrk run, default 5),
-# BENCH_IDLE_SECONDS (idle CPU window, default 60).
+# BENCH_IDLE_SECONDS (idle CPU window, default 60), BENCH_HOST_IDLE_SECONDS (how long the host
+# build idles before its RSS is read, default 10).
 # Not part of the test command: timings on a shared machine are noisy, so they are reported,
 # never asserted.
 set -euo pipefail
@@ -16,6 +17,8 @@ cd "$REPO"
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECONDS:-5}
 IDLE=${BENCH_IDLE_SECONDS:-60}
+HOST_IDLE=${BENCH_HOST_IDLE_SECONDS:-10}
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 OUT=${BENCH_OUT:-$TARGET_DIR/bench/bench.json}
 # wrk runs on the host, so the container shares the host's loopback.
@@ -35,8 +38,10 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aops-bench.XXXXXX")
 SAMPLES=$WORK/samples.jsonl
+HOST_AGENT=
 cleanup() {
   local rc=$?
+  [ -z "$HOST_AGENT" ] || kill "$HOST_AGENT" 2>/dev/null || true
   if [ "$rc" != 0 ] && [ -n "$CT_PID" ]; then
     say "bench failed; the agent's journal:"
     ct journalctl --no-pager -n 40 -u aops-agent.service -u aops-agent.socket >&2 || true
@@ -56,6 +61,8 @@ sample() { # FIGURE VALUE [ENDPOINT CONNECTIONS]
 say "== building the release RPM"
 RPM=$(RPM_ARCHES=x86_64 bash ci/build-rpm.sh | tail -n 1)
 BIN=$TARGET_DIR/x86_64-unknown-linux-musl/release/aops_agent
+say "== building for the host (the README's run command)"
+cargo build --release --locked >&2
 
 say "== booting the container"
 container_build_root
@@ -105,6 +112,7 @@ main_pid_host() { # the service's main process, as the host numbers it
   return 1
 }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+huge_kb() { awk '$1 == "AnonHugePages:" { print $2 }' "/proc/$1/smaps_rollup"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 say "== sizes"
@@ -130,6 +138,27 @@ t1=$(cpu_ticks "$PID")
 [ "$PID" = "$(main_pid_host)" ] || { say "the service restarted while idle"; exit 1; }
 sample idle_cpu_ticks "$((t1 - t0))"
 sample idle_rss_kb "$(status_kb "$PID" VmRSS)"
+sample idle_huge_kb "$(huge_kb "$PID")"
+
+# The README's run command builds for the host (glibc, dynamically linked). Its memory does not
+# depend on systemd, so it runs here directly, on a port of its own, and is read after idling.
+say "== the host build (cargo build --release), idle for ${HOST_IDLE} s"
+HOST_DIR=$WORK/host-build
+mkdir -p "$HOST_DIR"
+HOST_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf '{"access_token": "%s"}' "$TOKEN" >"$HOST_DIR/agent_token.json"
+printf '[agent]\nip=127.0.0.1\nport=%s\ntoken_file=%s\n[log]\nlog_level=INFO\n' \
+  "$HOST_PORT" "$HOST_DIR/agent_token.json" >"$HOST_DIR/agent.conf"
+AOPS_AGENT_LOG=stderr "$TARGET_DIR/release/aops_agent" -c "$HOST_DIR/agent.conf" start \
+  2>"$HOST_DIR/log" &
+HOST_AGENT=$!
+sleep "$HOST_IDLE"
+kill -0 "$HOST_AGENT" 2>/dev/null || { say "the host build exited:"; cat "$HOST_DIR/log" >&2; exit 1; }
+sample host_idle_rss_kb "$(status_kb "$HOST_AGENT" VmRSS)"
+sample host_idle_huge_kb "$(huge_kb "$HOST_AGENT")"
+kill "$HOST_AGENT"
+wait "$HOST_AGENT" 2>/dev/null || true
+HOST_AGENT=
 
 # endpoint name | method | path | body | alternate body (toggles) | token
 ENDPOINTS=(
@@ -186,6 +215,8 @@ wrk_runs() { # NAME METHOD PATH BODY BODY2 TOKEN CONNS
   [ "$conns" = 1 ] && threads=1
   for run in $(seq 1 "$RUNS"); do
     settle
+    # Each 256-connection run's own peak: "5" resets the process's VmHWM to its current RSS.
+    if [ "$conns" = 256 ]; then echo 5 >"/proc/$(main_pid_host)/clear_refs"; fi
     line=$(BENCH_METHOD=$method BENCH_PATH=$path BENCH_TOKEN=$token BENCH_BODY=$body \
       BENCH_BODY2=$body2 wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout 20s -s "$HERE/wrk.lua" \
       "http://127.0.0.1:$PORT" | sed -n 's/^BENCH //p')
@@ -201,6 +232,7 @@ print(d["requests"], d["duration_us"], d["p50_us"], d["p99_us"], d["errors"])' "
     if [ "$conns" = 256 ]; then
       hwm=$(status_kb "$(main_pid_host)" VmHWM)
       [ "$hwm" -gt "$peak" ] && peak=$hwm
+      sample run_peak_rss_kb "$hwm" "$name" "$conns"
     fi
   done
   say "   $name, $conns connections: done"
@@ -220,9 +252,12 @@ sample peak_rss_kb "$peak"
 source "$HERE/gopher2.sh"
 
 machine="$(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(free -g | awk '/^Mem:/ { print $2 }') GiB, kernel $(uname -r)"
-python3 - "$SAMPLES" "$machine" "$RUNS" "$IDLE" <<'PY'
+python3 - "$SAMPLES" "$machine" "$RUNS" "$IDLE" "$HOST_IDLE" "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  "$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo '?')" <<'PY'
 import datetime, json, sys
 meta = {"machine": sys.argv[2], "runs": int(sys.argv[3]), "idle_seconds": int(sys.argv[4]),
+        "host_idle_seconds": int(sys.argv[5]), "load_start": sys.argv[6], "load_end": sys.argv[7],
+        "thp": sys.argv[8],
         "date": datetime.date.today().isoformat(), "command": "bash ci/bench/run.sh"}
 with open(sys.argv[1], "a") as f:
     f.write(json.dumps({"figure": "meta", "meta": meta}) + "\n")

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use hyper::{Method, Request, Response, StatusCode};
@@ -131,7 +131,13 @@ async fn route(ctx: Arc<Ctx>, peer: SocketAddr, req: Request<Incoming>) -> Outco
         Ok(c) => c,
         Err(detail) => return problem(StatusCode::BAD_REQUEST, &detail).into(),
     };
-    match ctx.tokens.check(token.as_bytes()) {
+    // The token is a view into the connection's read buffer: held while the handler waits for
+    // a worker, it would keep that buffer from being reused, and hyper would take a second one
+    // for the connection's next read. The body is not needed past the checks either.
+    drop(body);
+    let verdict = ctx.tokens.check(token.as_bytes());
+    drop(token);
+    match verdict {
         Check::Valid => {}
         verdict => {
             let why = if verdict == Check::NotRegistered {
@@ -186,10 +192,33 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(too_large());
-    }
-    let collect = Limited::new(req.into_body(), MAX_BODY).collect();
+    let declared = match declared {
+        Some(n) if n > MAX_BODY as u64 => return Err(too_large()),
+        Some(n) => n as usize,
+        None => 0,
+    };
+    // Into one buffer of the declared size, each piece dropped once copied: a body costs its
+    // size and one piece of the connection's buffer, where collecting the pieces and then
+    // joining them would cost twice its size.
+    let mut body = req.into_body();
+    let collect = async move {
+        let mut out = Vec::with_capacity(declared);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                problem(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Cannot read request body: {e}"),
+                )
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if out.len() + data.len() > MAX_BODY {
+                    return Err(too_large());
+                }
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(out))
+    };
     let Ok(collected) = tokio::time::timeout(BODY_TIMEOUT, collect).await else {
         return Err(problem(
             StatusCode::BAD_REQUEST,
@@ -199,12 +228,5 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
             ),
         ));
     };
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(problem(
-            StatusCode::BAD_REQUEST,
-            &format!("Cannot read request body: {e}"),
-        )),
-    }
+    collected
 }
