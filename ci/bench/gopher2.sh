@@ -49,6 +49,9 @@ for mode in gopher-ctl rest; do
   for e in "${G2_ENDPOINTS[@]}"; do
     IFS='|' read -r name method path body body2 token <<<"$e"
     name="$name, 2.x $mode"
+    # The previous endpoint's 16-connection run may still have requests queued: let them drain,
+    # or strace counts their processes here.
+    settle
     count_procs "$name" "$method" "$path" "$body" "$body2" "$token"
     for conns in 1 16; do
       wrk_runs "$name" "$method" "$path" "$body" "$body2" "$token" "$conns"
